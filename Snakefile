@@ -1,0 +1,31 @@
+# Reproduction of "Decoding Finger Velocity from Cortical Spike Trains with
+# Recurrent Spiking Neural Networks" (Liu, Gygax, Rossbroich et al., BioCAS 2024).
+#   snakemake --cores N                                  full reproduction (Zenodo)
+#   snakemake --cores 2 --configfile config/demo.yaml    demo on synthetic sessions
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+localrules:
+    all,
+    summarize,
+    summarize_model,
+    tables,
+    plot_curves,
+    plot_pruning,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,198 @@
+"""Workflow configuration and sessions table: loading, validation, selection."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from rsnn_decoding.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
+TABLE_COLUMNS = ("id", "short_name", "monkey", "channels", "role", "md5", "source", "duration_s", "sim_seed")
+
+
+def _load_schema(name: str) -> dict:
+    """Read one of the workflow's YAML schemas."""
+    return yaml.safe_load((SCHEMA_DIR / name).read_text())
+
+
+def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
+    """Insert the schema's `default` values for missing object keys, recursively."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = root["definitions"][name]
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub, root)
+
+
+def _error_key(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """Name the offending key and the problem of a validation error."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        return ".".join(path + extra[:1]), f"unknown key (allowed: {', '.join(sorted(allowed))})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return ".".join(path + [missing]), "required key is missing"
+    value = error.instance if not isinstance(error.instance, dict) else "{...}"
+    return ".".join(path) or "<top level>", f"{value!r} is invalid: {error.message}"
+
+
+def validate(instance: dict, schema_name: str, what: str, fix: str) -> dict:
+    """Validate `instance` against a workflow schema (defaults filled in) or raise UserError."""
+    schema = _load_schema(schema_name)
+    result = copy.deepcopy(instance)
+    _fill_defaults(result, schema, schema)
+    validator = jsonschema.Draft7Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(result))
+    if error is not None:
+        key, problem = _error_key(error)
+        raise UserError(f"{what} '{key}': {problem}; {fix}")
+    return result
+
+
+def load_config(config: Mapping | str | Path) -> dict:
+    """Validate a workflow configuration (a dict or a YAML path) and return it with defaults."""
+    if not isinstance(config, Mapping):
+        path = Path(config)
+        if not path.exists():
+            raise UserError(f"{path}: configuration file not found; pass an existing --configfile")
+        config = yaml.safe_load(path.read_text()) or {}
+    return validate(dict(config), "config.schema.yaml", "config key",
+                    "fix it in the config file or the --config override")
+
+
+def _clean_row(row: Mapping) -> dict:
+    """Turn one pandas row of the sessions table into plain Python values."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            value = "" if key == "md5" else None
+        elif key in ("channels", "sim_seed") and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif hasattr(value, "item"):
+            value = value.item()
+        out[str(key)] = value
+    return out
+
+
+def load_sessions(path: str | Path) -> pd.DataFrame:
+    """Read and validate the sessions table (TSV), indexed by session id."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: sessions table not found; set sessions_table in the config")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"md5": str, "id": str, "short_name": str})
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise UserError(f"{path}: cannot read the sessions table as TSV ({exc})") from None
+    rows = []
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        clean = _clean_row(row)
+        rows.append(validate(clean, "sessions.schema.yaml", f"{path} line {number} column",
+                             "fix the sessions table"))
+    for column in ("id", "short_name"):
+        dup = table[column][table[column].duplicated()].tolist()
+        if dup:
+            raise UserError(f"{path}: duplicate {column} {dup[0]!r}; every session needs a unique {column}")
+    for row in rows:
+        if not row["id"].startswith(row["monkey"] + "_"):
+            raise UserError(f"{path}: session {row['id']!r} does not start with its monkey '{row['monkey']}_'")
+        expected = {"indy": 96, "loco": 192}[row["monkey"]]
+        if row["channels"] != expected:
+            raise UserError(f"{path}: session {row['id']!r} has {row['channels']} channels, "
+                            f"monkey {row['monkey']} has {expected}")
+    frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).set_index("id", drop=False)
+    return frame
+
+
+def selected_sessions(config: Mapping, table: pd.DataFrame) -> list[str]:
+    """Challenge sessions selected by the `sessions` key, in table order."""
+    challenge = table[table["role"] == "challenge"]["id"].tolist()
+    wanted = config.get("sessions", "all")
+    if wanted == "all":
+        return challenge
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    for sid in wanted:
+        if sid not in table.index:
+            raise UserError(f"config key 'sessions': {sid!r} is not in the sessions table "
+                            f"{config['sessions_table']}; use one of {', '.join(challenge)}")
+        if sid not in challenge:
+            raise UserError(f"config key 'sessions': {sid!r} is a pretraining session, not a challenge session; "
+                            f"use one of {', '.join(challenge)}")
+    return [sid for sid in challenge if sid in wanted]
+
+
+def pretrain_sessions(config: Mapping, table: pd.DataFrame, monkey: str) -> list[str]:
+    """Pretraining sessions of one monkey in table order (all, or challenge only)."""
+    rows = table[table["monkey"] == monkey]
+    if config.get("pretrain_set", "all") == "challenge":
+        rows = rows[rows["role"] == "challenge"]
+    return rows["id"].tolist()
+
+
+def network_options(config: Mapping, model: str) -> dict:
+    """The `network.<model>` section of the config."""
+    return dict(config["network"][model])
+
+
+def resolve_device(name: str = "auto") -> Any:
+    """Map a `device` config value (auto | cpu | cuda) to a torch.device."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("config key 'device': cuda requested but no CUDA device is available; use auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"config key 'device': {name!r} is not one of auto, cpu, cuda")
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op thread count (from the rule's `threads`)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def model_config_from(name: str, network: Mapping) -> Any:
+    """Build the ModelConfig of a network from its `network.<name>` config section."""
+    from rsnn_decoding.model import ModelConfig
+
+    return ModelConfig(
+        name=name,
+        hidden=int(network["hidden"]),
+        heads=tuple(tuple(float(v) for v in head) for head in network["heads"]),
+        tau_mem_ms=float(network.get("tau_mem_ms", 20.0)),
+        tau_syn_ms=float(network.get("tau_syn_ms", 10.0)),
+        dropout=float(network.get("dropout", 0.3)),
+    )
+
+
+def train_config_from(training: Mapping, stage: Mapping, network: Mapping) -> Any:
+    """Build the TrainConfig of one stage from the `training` section, the stage and the network."""
+    from rsnn_decoding.train import TrainConfig
+
+    return TrainConfig(
+        epochs=int(stage["epochs"]),
+        t_max=int(stage["t_max"]),
+        lr=float(training["lr"]),
+        batch_size=int(training["batch_size"]),
+        window=int(training["window"]),
+        offsets=tuple(int(o) for o in training["offsets"]),
+        upper_reg_strength=float(network["upper_reg_strength"]),
+    )

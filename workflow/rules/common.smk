@@ -1,0 +1,162 @@
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The Snakefile itself imports the package from this checkout; the scripts
+# import the installed package (pip install -e .; see README).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from rsnn_decoding.config import (
+    load_config,
+    load_sessions,
+    pretrain_sessions,
+    selected_sessions,
+)
+from rsnn_decoding.errors import UserError, one_line
+
+try:
+    _valid = load_config(config)
+    SESSION_TABLE = load_sessions(_valid["sessions_table"])
+    SESSIONS = selected_sessions(_valid, SESSION_TABLE)
+except UserError as _exc:
+    sys.stderr.write(f"error: {one_line(str(_exc))}\n")
+    sys.exit(1)
+config.update(_valid)
+
+NETWORKS = [m for m in config["models"] if m != "ridge"]
+SEEDS = [int(s) for s in config["seeds"]]
+MONKEYS = sorted(set(SESSION_TABLE.loc[SESSIONS, "monkey"]))
+ENV = "../../envs/rsnn-decoding.yaml"
+
+
+wildcard_constraints:
+    session="|".join(SESSION_TABLE.index),
+    monkey="indy|loco",
+    model="tinyRSNN|bigRSNN|ridge",
+    network="tinyRSNN|bigRSNN",
+    seed=r"\d+",
+
+
+def session_row(session):
+    """The sessions-table row of one session."""
+    return SESSION_TABLE.loc[session]
+
+
+def raw_mat(wildcards):
+    """The raw .mat of a session: a Zenodo download or a synthetic file."""
+    folder = (
+        "zenodo"
+        if session_row(wildcards.session)["source"] == "zenodo"
+        else "synthetic"
+    )
+    return f"resources/{folder}/{wildcards.session}.mat"
+
+
+def preprocessed(session):
+    """Path of a preprocessed session."""
+    return f"results/preprocessed/{session}.h5"
+
+
+def pretrain_inputs(wildcards):
+    """Preprocessed pretraining sessions of a monkey, in table order."""
+    return [
+        preprocessed(s)
+        for s in pretrain_sessions(config, SESSION_TABLE, wildcards.monkey)
+    ]
+
+
+def model_dir(network, stage, where, seed):
+    """Checkpoint path of one training stage."""
+    return f"results/models/{network}/{stage}/{where}/seed{seed}.pt"
+
+
+def trained_checkpoint(network, session, seed):
+    """The checkpoint evaluated for a network: half, pruned or fine-tuned, as configured."""
+    opts = config["network"][network]
+    if opts["half"]:
+        return model_dir(network, "half", session, seed)
+    if opts["prune"]:
+        return model_dir(network, "prune", session, seed)
+    return model_dir(network, "finetune", session, seed)
+
+
+def half_input(wildcards):
+    """The float32 checkpoint that to_half converts."""
+    stage = "prune" if config["network"][wildcards.network]["prune"] else "finetune"
+    return model_dir(wildcards.network, stage, wildcards.session, wildcards.seed)
+
+
+def eval_seeds(model):
+    """Seeds evaluated for a model (ridge is deterministic: seed 0 only)."""
+    return [0] if model == "ridge" else SEEDS
+
+
+def evaluate_inputs(wildcards):
+    """Model file and preprocessed session of one evaluation."""
+    if wildcards.model == "ridge":
+        model = f"results/models/ridge/{wildcards.session}.json"
+    else:
+        model = trained_checkpoint(wildcards.model, wildcards.session, wildcards.seed)
+    return {"model": model, "data": preprocessed(wildcards.session)}
+
+
+def eval_jsons(wildcards):
+    """All per-seed evaluations of a model on a session."""
+    return [
+        f"results/eval/{wildcards.model}/{wildcards.session}/seed{seed}.json"
+        for seed in eval_seeds(wildcards.model)
+    ]
+
+
+def curve_inputs(wildcards):
+    """Training histories plotted for a network and session."""
+    monkey = session_row(wildcards.session)["monkey"]
+    files = {}
+    for seed in SEEDS:
+        files[f"pretrain seed{seed}"] = model_dir(
+            wildcards.network, "pretrain", monkey, seed
+        )
+        files[f"finetune seed{seed}"] = model_dir(
+            wildcards.network, "finetune", wildcards.session, seed
+        )
+    return {k: v.replace(".pt", ".history.json") for k, v in files.items()}
+
+
+def prediction_models(wildcards):
+    """Model files shown in the prediction plot of a session (first seed)."""
+    models = {}
+    for model in config["models"]:
+        if model == "ridge":
+            models[model] = f"results/models/ridge/{wildcards.session}.json"
+        else:
+            models[f"{model} seed{SEEDS[0]}"] = trained_checkpoint(
+                model, wildcards.session, SEEDS[0]
+            )
+    return models
+
+
+def train_resources(stage):
+    """Cluster resources of a training rule."""
+    return {
+        "runtime": config["runtime_min"][stage],
+        "mem_mb": config["mem_mb"]["train"],
+        "gpu": config["train_gpus"],
+    }
+
+
+def all_targets():
+    """Everything `rule all` builds."""
+    targets = []
+    for model in config["models"]:
+        targets += [f"results/results_{model}_{s}.json" for s in SESSIONS]
+        targets.append(f"results/results_summary_{model}.json")
+    targets += ["results/tables/table1_r2.md", "results/tables/table2_compute.md"]
+    for network in NETWORKS:
+        targets += [f"results/plots/curves/{network}_{s}.png" for s in SESSIONS]
+        if config["network"][network]["prune"]:
+            targets += [f"results/plots/pruning/{network}_{s}.png" for s in SESSIONS]
+    targets += [f"results/plots/predictions/{s}.png" for s in SESSIONS]
+    return targets

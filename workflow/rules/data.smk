@@ -1,0 +1,59 @@
+rule download:
+    output:
+        mat="resources/zenodo/{session}.mat",
+        checksums="resources/zenodo/{session}.checksums.json",
+    log:
+        "results/logs/download/{session}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["default"],
+    params:
+        base_url=config["zenodo"]["base_url"],
+        md5=lambda wc: session_row(wc.session)["md5"],
+        retries=config["zenodo"]["retries"],
+        backoff_s=config["zenodo"]["backoff_s"],
+        timeout_s=config["zenodo"]["timeout_s"],
+    script:
+        "../scripts/download.py"
+
+
+rule simulate_session:
+    output:
+        "resources/synthetic/{session}.mat",
+    log:
+        "results/logs/simulate_session/{session}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["default"],
+    params:
+        monkey=lambda wc: session_row(wc.session)["monkey"],
+        duration_s=lambda wc: float(session_row(wc.session)["duration_s"]),
+        seed=lambda wc: int(session_row(wc.session)["sim_seed"]),
+    script:
+        "../scripts/simulate_session.py"
+
+
+rule preprocess:
+    input:
+        raw_mat,
+    output:
+        "results/preprocessed/{session}.h5",
+    log:
+        "results/logs/preprocess/{session}.log",
+    conda:
+        ENV
+    threads: config["threads"]["data"]
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["default"],
+    params:
+        monkey=lambda wc: session_row(wc.session)["monkey"],
+        channels=lambda wc: int(session_row(wc.session)["channels"]),
+    script:
+        "../scripts/preprocess.py"

@@ -1,0 +1,156 @@
+rule fit_ridge:
+    input:
+        lambda wc: preprocessed(wc.session),
+    output:
+        "results/models/ridge/{session}.json",
+    log:
+        "results/logs/fit_ridge/{session}.log",
+    conda:
+        ENV
+    threads: config["threads"]["evaluate"]
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["evaluate"],
+    script:
+        "../scripts/fit_ridge.py"
+
+
+rule evaluate:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        "results/eval/{model}/{session}/seed{seed}.json",
+    log:
+        "results/logs/evaluate/{model}_{session}_seed{seed}.log",
+    conda:
+        ENV
+    threads: config["threads"]["evaluate"]
+    resources:
+        runtime=config["runtime_min"]["evaluate"],
+        mem_mb=config["mem_mb"]["evaluate"],
+    params:
+        batch_steps=config["evaluation"]["batch_steps"],
+        device=config["device"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summarize:
+    input:
+        eval_jsons,
+    output:
+        "results/results_{model}_{session}.json",
+    log:
+        "results/logs/summarize/{model}_{session}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summarize.py"
+
+
+rule summarize_model:
+    input:
+        lambda wc: [f"results/results_{wc.model}_{s}.json" for s in SESSIONS],
+    output:
+        "results/results_summary_{model}.json",
+    log:
+        "results/logs/summarize_model/{model}.log",
+    conda:
+        ENV
+    params:
+        sessions=SESSIONS,
+    script:
+        "../scripts/summarize_model.py"
+
+
+rule tables:
+    input:
+        summaries=expand("results/results_summary_{model}.json", model=config["models"]),
+        paper="resources/paper_results.yaml",
+    output:
+        table1=report(
+            "results/tables/table1_r2.md",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        table2=report(
+            "results/tables/table2_compute.md",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/tables/tables.log",
+    conda:
+        ENV
+    params:
+        models=config["models"],
+        sessions=lambda wc: [(s, session_row(s)["short_name"]) for s in SESSIONS],
+        source=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
+        seeds=SEEDS,
+    script:
+        "../scripts/tables.py"
+
+
+rule plot_curves:
+    input:
+        lambda wc: list(curve_inputs(wc).values()),
+    output:
+        report(
+            "results/plots/curves/{network}_{session}.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{network}",
+        ),
+    log:
+        "results/logs/plot_curves/{network}_{session}.log",
+    conda:
+        ENV
+    params:
+        labels=lambda wc: list(curve_inputs(wc)),
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule plot_pruning:
+    input:
+        expand(
+            "results/models/{{network}}/prune/{{session}}/seed{seed}.history.json",
+            seed=SEEDS,
+        ),
+    output:
+        report(
+            "results/plots/pruning/{network}_{session}.png",
+            caption="../report/pruning.rst",
+            category="Pruning",
+        ),
+    log:
+        "results/logs/plot_pruning/{network}_{session}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/plot_pruning.py"
+
+
+rule plot_predictions:
+    input:
+        data=lambda wc: preprocessed(wc.session),
+        models=lambda wc: list(prediction_models(wc).values()),
+    output:
+        report(
+            "results/plots/predictions/{session}.png",
+            caption="../report/predictions.rst",
+            category="Predictions",
+        ),
+    log:
+        "results/logs/plot_predictions/{session}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["evaluate"],
+    params:
+        labels=lambda wc: list(prediction_models(wc)),
+        seconds=config["evaluation"]["plot_seconds"],
+    script:
+        "../scripts/plot_predictions.py"

@@ -1,0 +1,14 @@
+"""Rule plot_curves: training and validation R2 per epoch for every stage and seed."""
+
+from rsnn_decoding.report import plot_training_curves
+
+from rsnn_decoding.errors import run_cli
+from rsnn_decoding.fsutil import setup_logging
+
+setup_logging(snakemake.log[0])
+run_cli(
+    plot_training_curves,
+    dict(zip(snakemake.params.labels, snakemake.input, strict=True)),
+    snakemake.output[0],
+    title=f"{snakemake.wildcards.network} on {snakemake.wildcards.session}",
+)
