@@ -23,6 +23,7 @@ localrules:
     tables,
     plot_curves,
     plot_pruning,
+    plot_predictions,
 
 
 rule all:

@@ -29,7 +29,13 @@ def test_paper_config_selects_the_six_challenge_sessions_and_full_pretraining_se
     config = load_config(ROOT / "config/config.yaml")
     table = load_sessions(ROOT / config["sessions_table"])
     assert [table.loc[s, "short_name"] for s in selected_sessions(config, table)] == [
-        "I1", "I2", "I3", "L1", "L2", "L3"]
+        "I1",
+        "I2",
+        "I3",
+        "L1",
+        "L2",
+        "L3",
+    ]
     indy = pretrain_sessions(config, table, "indy")
     assert len(indy) == 30 and indy[:3] == ["indy_20160622_01", "indy_20160630_01", "indy_20170131_02"]
     assert "indy_20160407_02" not in indy  # 192-channel Indy sessions are excluded
@@ -41,8 +47,7 @@ def test_paper_config_selects_the_six_challenge_sessions_and_full_pretraining_se
 def test_challenge_only_pretraining_and_single_session_selection():
     config = load_config({**paper(), "pretrain_set": "challenge", "sessions": "loco_20170301_05"})
     table = load_sessions(ROOT / config["sessions_table"])
-    assert pretrain_sessions(config, table, "loco") == [
-        "loco_20170210_03", "loco_20170215_02", "loco_20170301_05"]
+    assert pretrain_sessions(config, table, "loco") == ["loco_20170210_03", "loco_20170215_02", "loco_20170301_05"]
     assert selected_sessions(config, table) == ["loco_20170301_05"]
 
 
@@ -56,8 +61,12 @@ def test_defaults_are_filled_in():
 
 @pytest.mark.parametrize(
     ("path", "value", "key"),
-    [(("training", "lr"), "fast", "training.lr"), (("seeds",), [], "seeds"),
-     (("network", "tinyRSNN", "hiden"), 3, "network.tinyRSNN.hiden"), (("models",), ["tinyrsnn"], "models.0")],
+    [
+        (("training", "lr"), "fast", "training.lr"),
+        (("seeds",), [], "seeds"),
+        (("network", "tinyRSNN", "hiden"), 3, "network.tinyRSNN.hiden"),
+        (("models",), ["tinyrsnn"], "models.0"),
+    ],
 )
 def test_bad_values_name_the_key(path, value, key):
     raw = paper()

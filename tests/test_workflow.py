@@ -17,7 +17,7 @@ SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("sna
 
 def snakemake(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run snakemake in the repository and capture its output."""
-    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([SNAKEMAKE, "--forceall", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -97,8 +97,15 @@ def test_one_target_plans_only_what_that_session_needs():
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts == {
-        "simulate_session": 2, "preprocess": 2, "pretrain": 2, "finetune": 2, "prune": 2,
-        "to_half": 2, "evaluate": 2, "summarize": 1, "total": 15,
+        "simulate_session": 2,
+        "preprocess": 2,
+        "pretrain": 2,
+        "finetune": 2,
+        "prune": 2,
+        "to_half": 2,
+        "evaluate": 2,
+        "summarize": 1,
+        "total": 15,
     }
     assert "loco_synth" not in result.stdout
 

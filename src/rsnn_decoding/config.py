@@ -72,8 +72,9 @@ def load_config(config: Mapping | str | Path) -> dict:
         if not path.exists():
             raise UserError(f"{path}: configuration file not found; pass an existing --configfile")
         config = yaml.safe_load(path.read_text()) or {}
-    return validate(dict(config), "config.schema.yaml", "config key",
-                    "fix it in the config file or the --config override")
+    return validate(
+        dict(config), "config.schema.yaml", "config key", "fix it in the config file or the --config override"
+    )
 
 
 def _clean_row(row: Mapping) -> dict:
@@ -102,8 +103,7 @@ def load_sessions(path: str | Path) -> pd.DataFrame:
     rows = []
     for number, row in enumerate(table.to_dict("records"), start=2):
         clean = _clean_row(row)
-        rows.append(validate(clean, "sessions.schema.yaml", f"{path} line {number} column",
-                             "fix the sessions table"))
+        rows.append(validate(clean, "sessions.schema.yaml", f"{path} line {number} column", "fix the sessions table"))
     for column in ("id", "short_name"):
         dup = table[column][table[column].duplicated()].tolist()
         if dup:
@@ -113,8 +113,9 @@ def load_sessions(path: str | Path) -> pd.DataFrame:
             raise UserError(f"{path}: session {row['id']!r} does not start with its monkey '{row['monkey']}_'")
         expected = {"indy": 96, "loco": 192}[row["monkey"]]
         if row["channels"] != expected:
-            raise UserError(f"{path}: session {row['id']!r} has {row['channels']} channels, "
-                            f"monkey {row['monkey']} has {expected}")
+            raise UserError(
+                f"{path}: session {row['id']!r} has {row['channels']} channels, monkey {row['monkey']} has {expected}"
+            )
     frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).set_index("id", drop=False)
     return frame
 
@@ -128,11 +129,15 @@ def selected_sessions(config: Mapping, table: pd.DataFrame) -> list[str]:
     wanted = [wanted] if isinstance(wanted, str) else list(wanted)
     for sid in wanted:
         if sid not in table.index:
-            raise UserError(f"config key 'sessions': {sid!r} is not in the sessions table "
-                            f"{config['sessions_table']}; use one of {', '.join(challenge)}")
+            raise UserError(
+                f"config key 'sessions': {sid!r} is not in the sessions table "
+                f"{config['sessions_table']}; use one of {', '.join(challenge)}"
+            )
         if sid not in challenge:
-            raise UserError(f"config key 'sessions': {sid!r} is a pretraining session, not a challenge session; "
-                            f"use one of {', '.join(challenge)}")
+            raise UserError(
+                f"config key 'sessions': {sid!r} is a pretraining session, not a challenge session; "
+                f"use one of {', '.join(challenge)}"
+            )
     return [sid for sid in challenge if sid in wanted]
 
 
@@ -167,6 +172,12 @@ def set_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
+    try:
+        import numba
+
+        numba.set_num_threads(min(max(1, int(threads)), numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # numba is optional for the torch-only paths
+        pass
 
 
 def model_config_from(name: str, network: Mapping) -> Any:

@@ -1,9 +1,8 @@
 """Rule plot_curves: training and validation R2 per epoch for every stage and seed."""
 
-from rsnn_decoding.report import plot_training_curves
-
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
+from rsnn_decoding.report import plot_training_curves
 
 setup_logging(snakemake.log[0])
 run_cli(

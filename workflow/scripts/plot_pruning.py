@@ -1,9 +1,8 @@
 """Rule plot_pruning: R2 against connection sparsity of every pruning round."""
 
-from rsnn_decoding.report import plot_pruning
-
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
+from rsnn_decoding.report import plot_pruning
 
 setup_logging(snakemake.log[0])
 run_cli(

@@ -1,9 +1,8 @@
 """Rule tables: the paper's Table 1 (R2) and Table 2 (computational demand) as Markdown."""
 
-from rsnn_decoding.report import write_tables
-
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
+from rsnn_decoding.report import write_tables
 
 setup_logging(snakemake.log[0])
 run_cli(

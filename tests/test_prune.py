@@ -1,0 +1,139 @@
+"""Pruning search (SPEC 5): p sequence with exact float ops, magnitude masks, resumable rounds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rsnn_decoding import checkpoint, prune, train
+from rsnn_decoding.model import RSNN, tiny_config
+from rsnn_decoding.train import TrainConfig
+
+torch.set_num_threads(1)
+
+
+def _schedule(ref: float, r_of_p, **kw) -> list[tuple[float, bool]]:
+    """Run the search with a fake R2 function; returns [(p, accepted)]."""
+    tried = []
+
+    def evaluate(k: int, p: float) -> float:
+        assert k == len(tried)
+        tried.append(p)
+        return r_of_p(p)
+
+    rounds = prune.search_schedule(ref, evaluate, **kw)
+    assert [r.p for r in rounds] == tried
+    return [(r.p, r.accepted) for r in rounds]
+
+
+def test_all_accepted_coarse_path() -> None:
+    got = _schedule(0.7, lambda p: 0.7)
+    assert got == [(0.4, True), (0.5, True), (0.6, True), (0.7, True), (0.7999999999999999, True)]
+
+
+def test_fine_path_reaches_0_8000000000000002_and_stops() -> None:
+    # reject at p = 0.7 only: back to 0.7 - 0.1 + 0.05 = 0.65, then steps of 0.05
+    got = _schedule(0.7, lambda p: 0.0 if p == 0.7 else 0.7)
+    assert got == [(0.4, True), (0.5, True), (0.6, True), (0.7, False),
+                   (0.65, True), (0.7000000000000001, True), (0.7500000000000001, True)]
+    assert 0.7500000000000001 + 0.05 == 0.8000000000000002 > 0.8  # the next p is never tried
+
+
+def test_rejection_on_fine_path_stops() -> None:
+    got = _schedule(0.7, lambda p: 0.0 if p >= 0.6 else 0.7)
+    assert got == [(0.4, True), (0.5, True), (0.6, False), (0.55, True), (0.6000000000000001, False)]
+
+
+def test_first_round_rejected_goes_below_start() -> None:
+    got = _schedule(0.5, lambda p: 0.4, max_rounds=3)
+    assert got == [(0.4, False), (0.35000000000000003, False)]
+
+
+def test_tolerance_rule_is_relative_to_abs_ref() -> None:
+    assert not prune.is_rejected(0.491, 0.5, 0.02)  # -0.009 >= -|0.02 * 0.5| = -0.01
+    assert prune.is_rejected(0.4899, 0.5, 0.02)
+    assert not prune.is_rejected(-0.1015, -0.1, 0.02)  # -0.0015 >= -|0.02 * -0.1| = -0.002
+    assert prune.is_rejected(-0.103, -0.1, 0.02)
+
+
+def test_max_rounds_cuts_the_search() -> None:
+    assert _schedule(0.7, lambda p: 0.7, max_rounds=2) == [(0.4, True), (0.5, True)]
+
+
+def test_magnitude_prune_zeroes_smallest_per_matrix() -> None:
+    torch.manual_seed(0)
+    model = RSNN(96, tiny_config())
+    with torch.no_grad():
+        for w in model.weight_matrices():
+            w.normal_()
+    before = [w.detach().clone().numpy() for w in model.weight_matrices()]
+    taus = [t.detach().clone() for t in (model.p_mem, model.p_syn, model.p_mem_out, model.p_syn_out)]
+    p = 0.7999999999999999
+    masks = prune.magnitude_prune(model, p)
+    assert list(masks) == ["fc_in.weight", "fc_rec.weight", "fc_out.weight"]
+    for w0, w, (name, mask) in zip(before, model.weight_matrices(), masks.items(), strict=True):
+        k = int(p * w0.size)  # 4915, 3276, 102 (int truncates p * size)
+        order = np.argsort(np.abs(w0).ravel(), kind="stable")
+        expect = np.ones(w0.size)
+        expect[order[:k]] = 0
+        assert np.array_equal(mask.numpy().ravel(), expect), name
+        assert int((w.detach() == 0).sum()) == k
+        assert np.array_equal(w.detach().numpy(), w0 * expect.reshape(w0.shape))
+    assert prune.connection_sparsity(model) == pytest.approx((4915 + 3276 + 102) / 10368)
+    for t0, t in zip(taus, (model.p_mem, model.p_syn, model.p_mem_out, model.p_syn_out), strict=True):
+        assert torch.equal(t0, t.detach())  # time constants are never pruned
+
+
+def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path) -> None:
+    cfg = TrainConfig(epochs=1, t_max=1, window=50, offsets=(0, 25), batch_size=64)
+    state = tmp_path / "state"
+    train.pretrain([indy_h5], tiny_config(hidden=16), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+                   state / "ft.pt", device="cpu")
+    raw = torch.load(tmp_path / "ft.pt", weights_only=True)
+    raw["metrics"]["train_r2"] = -10.0  # every round is accepted
+    torch.save(raw, tmp_path / "ft.pt")
+    base, _ = checkpoint.load(tmp_path / "ft.pt")
+
+    args = (tmp_path / "ft.pt", indy_h5, cfg, 1, tmp_path / "pr.pt", tmp_path / "pr.json", state / "prune")
+    prune.prune(*args, device="cpu", max_rounds=1)
+    first = (state / "prune" / "round00.pt").stat().st_mtime_ns
+    prune.prune(*args, device="cpu", max_rounds=2)
+    assert (state / "prune" / "round00.pt").stat().st_mtime_ns == first  # round 0 reused, not retrained
+
+    hist = json.loads((tmp_path / "pr.json").read_text())
+    assert hist["reference_r2"] == -10.0 and hist["p"] == 0.5
+    assert [r["p"] for r in hist["rounds"]] == [0.4, 0.5] and all(r["accepted"] for r in hist["rounds"])
+    assert [e["epoch"] for e in hist["epochs"]] == [1]
+    assert hist["epochs"][0]["train_r2"] == hist["rounds"][1]["train_r2"]
+    model, meta = checkpoint.load(tmp_path / "pr.pt")
+    assert meta["stage"] == "prune" and meta["metrics"]["p"] == 0.5
+    assert meta["metrics"]["train_r2"] == hist["rounds"][-1]["train_r2"]
+    # masked retraining: exactly the int(0.5 * size) smallest fine-tuned weights stay zero
+    ref = RSNN(96, base.cfg)
+    ref.load_state_dict(base.state_dict())
+    masks = prune.magnitude_prune(ref, 0.5)
+    for (name, mask), w in zip(masks.items(), model.weight_matrices(), strict=True):
+        assert torch.all(w[mask == 0] == 0), name
+        assert int((w == 0).sum()) == int(0.5 * w.numel()), name
+    assert hist["connection_sparsity"] == pytest.approx(prune.connection_sparsity(model))
+
+
+def test_prune_keeps_unpruned_model_when_all_rejected(indy_h5, tmp_path) -> None:
+    cfg = TrainConfig(epochs=1, t_max=1, window=50, offsets=(0,), batch_size=64)
+    train.pretrain([indy_h5], tiny_config(hidden=8), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+                   tmp_path / "s.pt", device="cpu")
+    raw = torch.load(tmp_path / "ft.pt", weights_only=True)
+    raw["metrics"]["train_r2"] = 10.0  # nothing can reach it
+    torch.save(raw, tmp_path / "ft.pt")
+    prune.prune(tmp_path / "ft.pt", indy_h5, cfg, 1, tmp_path / "pr.pt", tmp_path / "pr.json",
+                tmp_path / "st", device="cpu", max_rounds=2)
+    hist = json.loads((tmp_path / "pr.json").read_text())
+    assert hist["p"] is None and [r["accepted"] for r in hist["rounds"]] == [False, False]
+    assert "epochs" not in hist
+    model, _ = checkpoint.load(tmp_path / "pr.pt")
+    base, _ = checkpoint.load(tmp_path / "ft.pt")
+    for k, v in base.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k

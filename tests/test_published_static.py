@@ -1,0 +1,79 @@
+"""The authors' 30 published tinyRSNN checkpoints through `rsnn-decoding evaluate` (SPEC sections 6, 7)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from test_evaluate import cli, hand_count_acs, recorded_spikes
+
+from rsnn_decoding import data, evaluate
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = REPO.parent / "shared" / "published_models"
+# folder -> (footprint in bytes, mean connection sparsity over the 5 seeds, rounded to 2 decimals)
+EXPECTED = {
+    "indy01": (21000, 0.47),
+    "indy02": (21000, 0.45),
+    "indy03": (21000, 0.50),
+    "loco01": (33288, 0.44),
+    "loco02": (33288, 0.42),
+    "loco03": (33288, 0.45),
+}
+
+pytestmark = pytest.mark.skipif(not PUBLISHED.is_dir(), reason=f"{PUBLISHED} absent")
+
+
+@pytest.mark.parametrize("folder", sorted(EXPECTED))
+def test_published_static_numbers(folder: str, tmp_path: Path) -> None:
+    footprint, mean_sparsity = EXPECTED[folder]
+    files = sorted((PUBLISHED / folder).glob("tinyRSNN-*.pth"))
+    assert len(files) == 5
+    sparsities = []
+    for path in files:
+        out = tmp_path / f"{path.stem}.json"
+        assert cli(["evaluate", "--checkpoint", str(path), "--static-only", "--out", str(out)]) == 0
+        doc = json.loads(out.read_text())
+        assert doc["footprint"] == footprint
+        assert doc["parameter_count"] == footprint // 2  # float16 as published
+        assert doc["model"] == "tinyRSNN" and doc["seed"] == int(path.stem.split("-")[1])
+        sparsities.append(doc["connection_sparsity"])
+    assert round(float(np.mean(sparsities)), 2) == mean_sparsity
+
+
+def short_test_copy(src: Path, dst: Path, steps: int) -> Path:
+    """Copy a preprocessed session, keeping only the first `steps` test indices (a cheaper evaluation)."""
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        test = f["test_index"][:steps]
+        del f["test_index"]
+        f["test_index"] = test
+    return dst
+
+
+@pytest.mark.slow
+def test_published_model_full_evaluation(indy_h5: Path, tmp_path: Path) -> None:
+    ckpt = PUBLISHED / "indy01" / "tinyRSNN-1.pth"
+    out = tmp_path / "eval.json"
+    session = short_test_copy(indy_h5, tmp_path / "short.h5", 1500)
+    assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(session), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc) == list(evaluate.EVAL_KEYS)
+    assert (doc["footprint"], doc["dense"], doc["macs"]) == (21000, 10368, 0)
+    model, _ = evaluate.load_any(ckpt)
+    assert model.dtype == torch.float16
+    pre = data.load_preprocessed(session)
+    assert len(pre.test_index) == 1500
+    x, _ = evaluate.eval_sequence(pre)
+    _, spikes = recorded_spikes(model, x.transpose(0, 1))
+    assert doc["acs"] == pytest.approx(hand_count_acs(model, x.transpose(0, 1), spikes), rel=1e-12)
+    assert doc["activation_sparsity"] == pytest.approx(1 - spikes.double().mean().item(), rel=1e-12)
+    print(f"published indy01 seed 1 on {pre.session} ({x.shape[0]} test steps): "
+          f"{doc['evaluation_seconds']:.1f} s, R2 {doc['r2']:.3f}, ACs {doc['acs']:.1f}")

@@ -1,0 +1,228 @@
+"""Summaries and tables from hand-made evaluation JSONs (exact numbers), and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_evaluate import make_session, save_ckpt, small_net, write_session
+
+from rsnn_decoding import evaluate, report
+from rsnn_decoding.errors import UserError
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "resources" / "paper_results.yaml"
+SESSIONS = [("indy_20160622_01", "I1"), ("loco_20170210_03", "L1")]
+KEYS = ("r2", "r2_x", "r2_y", "footprint", "connection_sparsity", "activation_sparsity", "dense", "macs",
+        "acs")
+# (model, session, seed) -> metrics in KEYS order
+EVALS = {
+    ("tinyRSNN", "indy_20160622_01", 1): (0.70, 0.68, 0.72, 21000, 0.45, 0.98, 10368, 0.0, 300.0),
+    ("tinyRSNN", "indy_20160622_01", 2): (0.72, 0.70, 0.74, 21000, 0.50, 0.99, 10368, 0.0, 200.0),
+    ("tinyRSNN", "loco_20170210_03", 1): (0.60, 0.58, 0.62, 33288, 0.40, 0.97, 16512, 0.0, 400.0),
+    ("tinyRSNN", "loco_20170210_03", 2): (0.66, 0.64, 0.68, 33288, 0.45, 0.98, 16512, 0.0, 500.0),
+    ("ridge", "indy_20160622_01", 0): (0.55, 0.50, 0.60, 15376, 0.0, None, 1920, 1920, 0.0),
+    ("ridge", "loco_20170210_03", 0): (0.51, 0.50, 0.52, 30736, 0.0, None, 3840, 3840, 0.0),
+}
+
+
+def write_evals(tmp_path: Path) -> dict[tuple[str, str], list[Path]]:
+    """Write the hand-made evaluations; (model, session) -> files (seeds in reverse order)."""
+    files: dict[tuple[str, str], list[Path]] = {}
+    for (model, session, seed), values in EVALS.items():
+        doc = dict(zip(KEYS, values, strict=True))
+        doc.update(checkpoint_sha256="ab" * 32, session=session, model=model, seed=seed,
+                   evaluation_seconds=1.5)
+        path = tmp_path / "eval" / model / session / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc))
+        files.setdefault((model, session), []).insert(0, path)
+    return files
+
+
+def build_summaries(tmp_path: Path) -> dict[str, Path]:
+    """Session and model summaries of the hand-made evaluations; model -> summary path."""
+    files = write_evals(tmp_path)
+    out = {}
+    for model in ("tinyRSNN", "ridge"):
+        per_session = {}
+        for sid, _ in SESSIONS:
+            path = tmp_path / f"results_{model}_{sid}.json"
+            path.write_text(json.dumps(report.summarize_session(files[(model, sid)])))
+            per_session[sid] = path
+        out[model] = tmp_path / f"results_summary_{model}.json"
+        out[model].write_text(json.dumps(report.summarize_model(per_session)))
+    return out
+
+
+def table_rows(path: Path) -> list[list[str]]:
+    """Body rows of the Markdown table in a file (header and separator dropped)."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines[2:]]
+
+
+def table_header(path: Path) -> list[str]:
+    """Header cells of the Markdown table in a file."""
+    line = next(ln for ln in path.read_text().splitlines() if ln.startswith("|"))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def test_summarize_session_lists_per_seed(tmp_path: Path) -> None:
+    files = write_evals(tmp_path)
+    doc = report.summarize_session(files[("tinyRSNN", "indy_20160622_01")])
+    assert doc["seeds"] == [1, 2]
+    assert doc["r2"] == [0.70, 0.72] and doc["acs"] == [300.0, 200.0]
+    assert (doc["model"], doc["session"]) == ("tinyRSNN", "indy_20160622_01")
+    ridge = report.summarize_session(files[("ridge", "indy_20160622_01")])
+    assert ridge["seeds"] == [0] and ridge["activation_sparsity"] == [None]
+    mixed = files[("tinyRSNN", "indy_20160622_01")] + files[("tinyRSNN", "loco_20170210_03")]
+    with pytest.raises(UserError, match="loco_20170210_03"):
+        report.summarize_session(mixed)
+    with pytest.raises(UserError, match="repeat"):
+        report.summarize_session(files[("tinyRSNN", "indy_20160622_01")] * 2)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match="bad.json"):
+        report.summarize_session([bad])
+
+
+def test_summarize_model_mean_std_and_average(tmp_path: Path) -> None:
+    paths = build_summaries(tmp_path)
+    tiny = json.loads(paths["tinyRSNN"].read_text())
+    assert sorted(tiny) == ["average", "indy_20160622_01", "loco_20170210_03"]
+    assert tiny["indy_20160622_01"]["r2"] == pytest.approx({"mean": 0.71, "std": 0.01})
+    assert tiny["loco_20170210_03"]["acs"] == pytest.approx({"mean": 450.0, "std": 50.0})
+    # average: per seed the mean over sessions (0.65, 0.69), then mean and std over seeds
+    assert tiny["average"]["r2"] == pytest.approx({"mean": 0.67, "std": 0.02})
+    assert tiny["average"]["footprint"] == pytest.approx({"mean": 27144.0, "std": 0.0})
+    ridge = json.loads(paths["ridge"].read_text())
+    assert ridge["indy_20160622_01"]["r2"] == pytest.approx({"mean": 0.55, "std": 0.0})
+    assert ridge["average"]["activation_sparsity"] == {"mean": None, "std": None}
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_tables_zenodo_exact_numbers(tmp_path: Path) -> None:
+    paths = build_summaries(tmp_path)
+    t1, t2 = tmp_path / "tables" / "table1_r2.md", tmp_path / "tables" / "table2_compute.md"
+    report.write_tables(paths, SESSIONS, PAPER, "zenodo", [1, 2], t1, t2)
+    assert table_header(t1) == ["Session", "SNN2 (paper)", "SNN3 (paper)", "tinyRSNN", "tinyRSNN (paper)",
+                                "ridge"]
+    assert table_rows(t1) == [
+        ["I1", "0.677", "0.697", "0.710 ± 0.010", "0.752", "0.550 ± 0.000"],
+        ["L1", "0.571", "0.623", "0.630 ± 0.030", "0.622", "0.510 ± 0.000"],
+        ["Mean", "0.624", "0.660", "0.670 ± 0.020", "0.687", "0.530 ± 0.000"],
+    ]
+    text1 = t1.read_text()
+    assert "Zenodo record 583331" in text1 and "Seeds: 1, 2" in text1
+    assert table_header(t2) == ["Model", "Session", "Footprint (bytes)", "Connection sparsity",
+                                "Activation sparsity", "Dense", "Effective MACs", "Effective ACs"]
+    assert table_rows(t2) == [
+        ["tinyRSNN", "I1", "21000 ± 0", "0.4750 ± 0.0250", "0.9850 ± 0.0050", "10368 ± 0", "0.0 ± 0.0",
+         "250.0 ± 50.0"],
+        ["tinyRSNN", "L1", "33288 ± 0", "0.4250 ± 0.0250", "0.9750 ± 0.0050", "16512 ± 0", "0.0 ± 0.0",
+         "450.0 ± 50.0"],
+        ["tinyRSNN", "Mean", "27144 ± 0", "0.4500 ± 0.0250", "0.9800 ± 0.0050", "13440 ± 0", "0.0 ± 0.0",
+         "350.0 ± 0.0"],
+        ["ridge", "I1", "15376 ± 0", "0.0000 ± 0.0000", "–", "1920 ± 0", "1920.0 ± 0.0", "0.0 ± 0.0"],
+        ["ridge", "L1", "30736 ± 0", "0.0000 ± 0.0000", "–", "3840 ± 0", "3840.0 ± 0.0", "0.0 ± 0.0"],
+        ["ridge", "Mean", "23056 ± 0", "0.0000 ± 0.0000", "–", "2880 ± 0", "2880.0 ± 0.0", "0.0 ± 0.0"],
+        ["SNN2 (paper)", "Mean", "29248", "0.0000", "0.9967", "7300", "0.0", "414.0"],
+        ["SNN3 (paper)", "Mean", "33996", "0.0000", "0.7880", "43680", "3226.0", "5831.0"],
+    ]
+    assert "Seeds: 1, 2" in t2.read_text()
+
+
+def test_tables_all_six_sessions_use_published_means(tmp_path: Path) -> None:
+    six = [(sid, short) for short, sid in [("I1", "indy_20160622_01"), ("I2", "indy_20160630_01"),
+                                           ("I3", "indy_20170131_02"), ("L1", "loco_20170210_03"),
+                                           ("L2", "loco_20170215_02"), ("L3", "loco_20170301_05")]]
+    summary = {sid: {k: {"mean": 0.5, "std": 0.0} for k in KEYS} for sid, _ in six}
+    summary["average"] = {k: {"mean": 0.5, "std": 0.0} for k in KEYS}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(summary))
+    t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
+    report.write_tables({"bigRSNN": path}, six, PAPER, "zenodo", [1, 2, 3, 4, 5], t1, t2)
+    rows = table_rows(t1)
+    assert rows[1] == ["I2", "0.501", "0.577", "0.500 ± 0.000", "0.585"]
+    assert rows[-1] == ["Mean", "0.581", "0.633", "0.500 ± 0.000", "0.698"]
+
+
+def test_tables_synthetic_sessions_show_dashes(tmp_path: Path) -> None:
+    paths = build_summaries(tmp_path)
+    t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
+    report.write_tables(paths, SESSIONS, PAPER, "synthetic", [1, 2], t1, t2)
+    rows = table_rows(t1)
+    assert rows[0] == ["I1", "–", "–", "0.710 ± 0.010", "–", "0.550 ± 0.000"]
+    assert rows[-1] == ["Mean", "–", "–", "0.670 ± 0.020", "–", "0.530 ± 0.000"]
+    text = t1.read_text()
+    assert "synthetic" in text and "do not apply" in text
+    with pytest.raises(UserError, match="sessions"):
+        report.write_tables(paths, SESSIONS[:1], PAPER, "zenodo", [1, 2], t1, t2)
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def assert_png(path: Path) -> None:
+    """The file is a non-trivial PNG image."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_plot_training_curves_and_pruning(tmp_path: Path) -> None:
+    histories = {}
+    for stage in ("pretrain", "finetune"):
+        for seed in (1, 2):
+            epochs = [{"epoch": e, "loss": 1.0 / e, "train_r2": 0.5 + 0.01 * e + 0.02 * seed,
+                       "val_r2": 0.45 + 0.01 * e, "lr": 2e-3, "hidden_rate_hz": 10.0} for e in range(1, 6)]
+            path = tmp_path / f"{stage}{seed}.history.json"
+            path.write_text(json.dumps({"stage": stage, "epochs": epochs}))
+            histories[f"{stage} seed{seed}"] = path
+    bare = tmp_path / "bare.json"  # a bare per-epoch list is accepted too
+    bare.write_text(json.dumps(json.loads(histories["pretrain seed1"].read_text())["epochs"]))
+    out = tmp_path / "plots" / "curves.png"
+    report.plot_training_curves({**histories, "extra seed1": bare}, out, "tinyRSNN on I1")
+    assert_png(out)
+    prunes = []
+    for seed in (1, 2):
+        rounds = [{"p": p, "sparsity": p * 0.99, "train_r2": 0.7 - 0.1 * p, "val_r2": 0.6,
+                   "accepted": p < 0.6} for p in (0.4, 0.5, 0.6, 0.55)]
+        path = tmp_path / f"prune{seed}.json"
+        path.write_text(json.dumps({"reference_r2": 0.7, "p": 0.5, "rounds": rounds, "seed": seed,
+                                    "tolerance": 0.02}))
+        prunes.append(path)
+    out2 = tmp_path / "plots" / "pruning.png"
+    report.plot_pruning(prunes, out2, "pruning")
+    assert_png(out2)
+    with pytest.raises(UserError, match="curves.png|bad"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"rounds": []}))
+        report.plot_training_curves({"x": bad}, tmp_path / "no.png", "t")
+    assert not (tmp_path / "no.png").exists()
+
+
+def test_plot_predictions_checkpoint_and_ridge(tmp_path: Path) -> None:
+    pre = make_session(n_steps=1500)
+    h5 = write_session(tmp_path / "s.h5", pre)
+    ckpt = save_ckpt(tmp_path / "seed1.pt", small_net())
+    ridge = tmp_path / "ridge.json"
+    evaluate.fit_ridge_model(h5, ridge)
+    steps = 100
+    pred = report.model_predictions(ckpt, pre, steps)
+    x, _ = evaluate.eval_sequence(pre)
+    with torch.no_grad():
+        full = small_net()(x.transpose(0, 1))[0, :steps].numpy()
+    np.testing.assert_allclose(pred, full, atol=1e-6)
+    out = tmp_path / "pred.png"
+    report.plot_predictions(h5, {"tinyRSNN seed1": ckpt, "ridge": ridge}, out, seconds=0.4)
+    assert_png(out)
