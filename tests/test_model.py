@@ -21,7 +21,11 @@ from rsnn_decoding.model import (
     config_for,
     decay,
     draw_dropout_masks,
+    hash_keep,
+    hash_keep_torch,
     lif_step,
+    mask_stream_base,
+    mix64,
     readout_step,
     reference_run,
     superspike,
@@ -362,18 +366,52 @@ def test_parameter_init():
 
 def test_dropout_masks_order_and_modes():
     model = RSNN(7, big_config(hidden=9)).train()
+    model.hid_dropout.p = 0.2
     torch.manual_seed(11)
     in_keep, hid_keep = model.dropout_masks(3, 5, None)
     torch.manual_seed(11)
-    exp_in = torch.rand(3, 5, 7) >= 0.3
-    exp_hid = torch.rand(3, 5, 9) >= 0.3
-    assert torch.equal(in_keep, exp_in) and torch.equal(hid_keep, exp_hid)
+    seed = int(torch.randint(0, 1 << 62, (1,)).item())  # one draw from the global RNG per call
+    # independent oracle: splitmix64 in Python integers, top 24 bits against ceil(p * 2^24)
+    for keep, shape, stream, p in ((in_keep, (3, 5, 7), 0, 0.3), (hid_keep, (3, 5, 9), 1, 0.2)):
+        base = mix64(seed + (stream + 1) * 0x9E3779B97F4A7C15)
+        bits = [mix64(base + i * 0x9E3779B97F4A7C15) >> 40 >= math.ceil(p * 2**24) for i in range(keep.numel())]
+        assert keep.dtype == torch.bool and keep.shape == shape
+        assert keep.flatten().tolist() == bits
     torch.manual_seed(11)
-    assert all(
-        torch.equal(a, b) for a, b in zip(draw_dropout_masks(3, 5, 7, 9, 0.3), (exp_in, exp_hid), strict=True)
-    )
+    again = draw_dropout_masks(3, 5, 7, 9, 0.3, p_hidden=0.2)
+    assert torch.equal(again[0], in_keep) and torch.equal(again[1], hid_keep)
     assert model.eval().dropout_masks(3, 5, None) == (None, None)
     assert RSNN(7, tiny_config(dropout=0.0)).train().dropout_masks(3, 5, None) == (None, None)
+
+
+def test_mix64_known_values():
+    # splitmix64 reference outputs for state 0 (first two draws of Vigna's splitmix64.c)
+    assert mix64(0x9E3779B97F4A7C15) == 0xE220A8397B1DCDAF
+    assert mix64(2 * 0x9E3779B97F4A7C15) == 0x6E789E6AA1B965F4
+
+
+@pytest.mark.parametrize("shape", [(4, 300, 37), (1, 1, 5), (2, 0, 3), (7,)])
+def test_hash_keep_numba_equals_torch(shape):
+    base = mask_stream_base(987654321, 1)
+    a = hash_keep(shape, base, 0.3)  # numba kernel on CPU
+    b = hash_keep_torch(shape, base, 0.3)
+    assert a.shape == b.shape == shape and torch.equal(a, b)
+
+
+def test_dropout_masks_rate_and_seed_dependence():
+    torch.manual_seed(0)
+    in_a, hid_a = draw_dropout_masks(50, 500, 96, 64, 0.3)
+    torch.manual_seed(1)
+    in_b, hid_b = draw_dropout_masks(50, 500, 96, 64, 0.3)
+    for keep in (in_a, hid_a, in_b, hid_b):
+        assert abs(keep.float().mean().item() - 0.7) < 0.003  # >= 1.6M draws: std of the mean 3.6e-4
+    assert not torch.equal(in_a, in_b) and not torch.equal(hid_a, hid_b)
+    assert not torch.equal(in_a[..., :64], hid_a)  # distinct streams
+    assert (in_a != in_b).float().mean().item() > 0.4  # independent draws disagree at rate 2 * 0.21
+    torch.manual_seed(0)
+    again = draw_dropout_masks(50, 500, 96, 64, 0.3)
+    assert torch.equal(again[0], in_a) and torch.equal(again[1], hid_a)
+    assert draw_dropout_masks(2, 3, 4, 5, 0.0)[0].all()  # p = 0 keeps everything
 
 
 def test_train_mode_reference_is_deterministic_and_matches_oracle():

@@ -30,7 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rsnn_decoding.model import RSNN, RunOutput, apply_keep, head_mean
+from rsnn_decoding.model import (
+    MASK_BITS,
+    MASK_GAMMA,
+    MASK_MIX1,
+    MASK_MIX2,
+    RSNN,
+    RunOutput,
+    apply_keep,
+    head_mean,
+)
 
 try:  # numba is a dependency, but keep the torch path usable without it
     import numba
@@ -266,6 +275,37 @@ def _input_weight_grad(x, in_keep, use_keep, consts, g, hidden, out):  # noqa: A
                             v = v * sc
                         for k in range(hidden):
                             acc[c, k] += v * g[b, t + 2, k]
+
+
+_U64_GAMMA = np.uint64(MASK_GAMMA)
+_U64_MIX1 = np.uint64(MASK_MIX1)
+_U64_MIX2 = np.uint64(MASK_MIX2)
+
+
+@_jit(parallel=True, cache=True)
+def _hash_keep_kernel(base, thr, out):  # noqa: ANN001, ANN202
+    """out[r, c] = top-24 bits of splitmix64(base + (r * cols + c) * GAMMA) >= thr (model.hash_keep_torch)."""
+    rows, cols = out.shape
+    s30, s27, s31, s40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(64 - MASK_BITS)
+    for r in _prange(rows):
+        z = base + np.uint64(r) * np.uint64(cols) * _U64_GAMMA
+        row = out[r]
+        for c in range(cols):
+            v = (z ^ (z >> s30)) * _U64_MIX1
+            v = (v ^ (v >> s27)) * _U64_MIX2
+            v = v ^ (v >> s31)
+            row[c] = (v >> s40) >= thr
+            z += _U64_GAMMA
+
+
+def hash_keep_numba(shape: tuple[int, ...], base: int, threshold: int) -> Tensor:
+    """CPU keep-mask of one hash stream (same bits as model.hash_keep_torch), parallel over rows."""
+    out = torch.empty(shape, dtype=torch.bool)
+    if out.numel() == 0:
+        return out
+    flat = out.numpy().reshape(shape[0] if len(shape) > 1 else 1, -1)
+    _hash_keep_kernel(np.uint64(base), np.uint64(threshold), flat)
+    return out
 
 
 @_jit(cache=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -233,6 +234,75 @@ def head_mean(out: Tensor) -> Tensor:
     return out.unflatten(-1, (-1, 2)).mean(dim=-2)
 
 
+# Dropout keep-masks come from a counter-based hash (splitmix64, Steele, Lea & Flood 2014) of one
+# 64-bit seed drawn from torch's global RNG per forward call: element i of stream k keeps its value
+# when the top 24 bits of mix(base_k + i * GAMMA) are >= ceil(p * 2^24), i.e. with probability
+# 1 - p at the 24-bit resolution of torch.rand(float32) >= p. Each bit depends only on the seed and
+# its flat (C-order) index, so the masks are the same for any thread count and for the numba
+# (CPU) and torch (any device) implementations.
+MASK_GAMMA = 0x9E3779B97F4A7C15
+MASK_MIX1 = 0xBF58476D1CE4E5B9
+MASK_MIX2 = 0x94D049BB133111EB
+MASK_BITS = 24
+MASK_CHUNK = 1 << 22
+_U64 = (1 << 64) - 1
+
+
+def _signed64(v: int) -> int:
+    """An unsigned 64-bit value as the int64 with the same bits."""
+    v &= _U64
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def mix64(z: int) -> int:
+    """splitmix64 finaliser of a Python int (mod 2^64)."""
+    z &= _U64
+    z = ((z ^ (z >> 30)) * MASK_MIX1) & _U64
+    z = ((z ^ (z >> 27)) * MASK_MIX2) & _U64
+    return z ^ (z >> 31)
+
+
+def mask_stream_base(seed: int, stream: int) -> int:
+    """Start (unsigned 64-bit) of the hash stream `stream` of a mask seed."""
+    return mix64(seed + (stream + 1) * MASK_GAMMA)
+
+
+def mask_threshold(p: float) -> int:
+    """ceil(p * 2^24): a 24-bit draw k keeps its element when k >= this (k / 2^24 >= p)."""
+    return math.ceil(p * (1 << MASK_BITS))
+
+
+def _shr(z: Tensor, k: int) -> Tensor:
+    """Logical right shift of int64 bits."""
+    return (z >> k) & ((1 << (64 - k)) - 1)
+
+
+def hash_keep_torch(shape: tuple[int, ...], base: int, p: float, device: Any = None) -> Tensor:
+    """Keep-mask of one hash stream with torch int64 ops (wrap-around arithmetic), chunked."""
+    n = math.prod(shape)
+    out = torch.empty(n, dtype=torch.bool, device=device)
+    gamma, m1, m2 = (_signed64(c) for c in (MASK_GAMMA, MASK_MIX1, MASK_MIX2))
+    thr = mask_threshold(p)
+    for i0 in range(0, n, MASK_CHUNK):
+        z = torch.arange(i0, min(n, i0 + MASK_CHUNK), dtype=torch.int64, device=device)
+        z = z * gamma + _signed64(base)
+        z = (z ^ _shr(z, 30)) * m1
+        z = (z ^ _shr(z, 27)) * m2
+        z = z ^ _shr(z, 31)
+        torch.ge(_shr(z, 64 - MASK_BITS), thr, out=out[i0 : i0 + z.numel()])
+    return out.reshape(shape)
+
+
+def hash_keep(shape: tuple[int, ...], base: int, p: float, device: Any = None) -> Tensor:
+    """Keep-mask of one hash stream: parallel numba kernel on CPU, else hash_keep_torch (same bits)."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if dev.type == "cpu" and importlib.util.find_spec("numba") is not None:
+        from rsnn_decoding.engine import hash_keep_numba
+
+        return hash_keep_numba(shape, base, mask_threshold(p))
+    return hash_keep_torch(shape, base, p, dev)
+
+
 def draw_dropout_masks(
     batch: int,
     steps: int,
@@ -242,10 +312,15 @@ def draw_dropout_masks(
     device: Any = None,
     p_hidden: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Keep-masks, in order from the global RNG: input (B,T,C) rand >= p, hidden (B,T,H) rand >= p_hidden."""
+    """Keep-masks input (B,T,C) (drop rate p) and hidden (B,T,H) (p_hidden), from ONE seed of the global RNG.
+
+    The seed is torch.randint(0, 2^62) on the CPU generator; input and hidden masks are hash
+    streams 0 and 1 of it (see mask_stream_base), so torch.manual_seed fixes both.
+    """
     p_hidden = p if p_hidden is None else p_hidden
-    in_keep = torch.rand((batch, steps, n_inputs), device=device) >= p
-    hid_keep = torch.rand((batch, steps, hidden), device=device) >= p_hidden
+    seed = int(torch.randint(0, 1 << 62, (1,)).item())
+    in_keep = hash_keep((batch, steps, n_inputs), mask_stream_base(seed, 0), p, device)
+    hid_keep = hash_keep((batch, steps, hidden), mask_stream_base(seed, 1), p_hidden, device)
     return in_keep, hid_keep
 
 
