@@ -15,6 +15,11 @@ model.dropout_masks (same draws as the reference). Two backends:
   matmul, the recursion uses fused in-place torch ops per step, the weight gradients are chunked
   matmuls over all steps.
 
+The numba backend keeps its big state and adjoint buffers in a per-model `Workspace` between
+calls (taken by a forward call, given back by its backward), which saves the page faults of
+fresh memory on every training step. `hash_keep_numba` fills the dropout keep-masks of
+model.draw_dropout_masks (counter-based hash, parallel, same bits as the torch implementation).
+
 Streaming: `StreamingDecoder` copies the weights and decay factors to numpy and runs the step of
 `RSNN.step` in a numba-compiled loop (batch 1, float32 or float64); float16 (numba has no float16
 arithmetic on CPU) and CUDA use the model's own torch step on a converted copy.
@@ -554,6 +559,85 @@ class _TorchSequenceFn(torch.autograd.Function):
 # ----------------------------------------------------------------------------- numba backend
 
 
+class Workspace:
+    """Reusable big buffers of one model (numba backend), so that repeated training steps do not
+    page-fault on fresh memory: a forward call takes its state buffers, its backward gives them
+    (and its adjoint buffer) back once it no longer needs them. Kept on the model instance as
+    `_engine_workspace`; deep copies and pickles of the model get an empty one. A backward whose
+    buffers were meanwhile taken by another forward call (retain_graph) raises instead of reading
+    overwritten values.
+    """
+
+    MAX_PER_KEY = 2  # mem and syn share a shape
+
+    def __init__(self) -> None:
+        """Empty pool."""
+        self._free: dict[tuple[tuple[int, ...], torch.dtype], list[Tensor]] = {}
+        self._free_ids: set[int] = set()
+        self._owner: dict[int, int] = {}  # id(buffer) -> token of the last call that took it
+        self._calls = 0
+
+    def token(self) -> int:
+        """A new call token."""
+        self._calls += 1
+        return self._calls
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype, token: int) -> Tensor:
+        """A buffer of this shape and dtype (uninitialised) for the call `token`."""
+        free = self._free.get((tuple(shape), dtype))
+        buf = free.pop() if free else torch.empty(shape, dtype=dtype)
+        self._free_ids.discard(id(buf))
+        self._owner[id(buf)] = token
+        return buf
+
+    def check(self, token: int, *bufs: Tensor) -> None:
+        """Raise if a buffer of call `token` was taken by another call since."""
+        for b in bufs:
+            if self._owner.get(id(b), token) != token:
+                raise RuntimeError(
+                    "fast_run: a second backward through a graph whose buffers were reused by a later "
+                    "forward call; use backend='torch' (or run backward before the next forward)"
+                )
+
+    def give(self, *bufs: Tensor) -> None:
+        """Return buffers to the pool (a buffer already free is not added twice)."""
+        for b in bufs:
+            if id(b) in self._free_ids or id(b) not in self._owner:
+                continue
+            free = self._free.setdefault((tuple(b.shape), b.dtype), [])
+            if len(free) < self.MAX_PER_KEY:
+                free.append(b)
+                self._free_ids.add(id(b))
+            else:
+                del self._owner[id(b)]
+
+    def clear(self) -> None:
+        """Drop all pooled buffers."""
+        self.__init__()
+
+    def __deepcopy__(self, memo: dict) -> Workspace:
+        """Copies start empty."""
+        return Workspace()
+
+    def __getstate__(self) -> dict:
+        """Pickles carry no buffers."""
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle to an empty pool."""
+        self.__init__()
+
+
+def workspace(model: RSNN) -> Workspace:
+    """The model's buffer pool (created on first use)."""
+    ws = model.__dict__.get("_engine_workspace")
+    if ws is None:
+        ws = Workspace()
+        model.__dict__["_engine_workspace"] = ws
+    return ws
+
+
+
 class _NumbaSequenceFn(torch.autograd.Function):
     """Whole network over a sequence on CPU (batch-major buffers): sparse numba forward, BPTT with
     fused numba kernels (per-sample mat-vec for small H, a BLAS matmul per step for large H)."""
@@ -562,16 +646,22 @@ class _NumbaSequenceFn(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, w_in: Tensor, w_rec: Tensor, w_out: Tensor, a_mem: Tensor, a_syn: Tensor,
         b_mem: Tensor, b_syn: Tensor, in_keep: Tensor | None, hid_keep: Tensor | None, consts: Tensor,
+        ws: Workspace | None = None, release: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """x (B, T, C), keep-masks (B, T, .) or None -> outs (B, T, K), counts (B, H)."""
+        """x (B, T, C), keep-masks (B, T, .) or None -> outs (B, T, K), counts (B, H).
+
+        Big buffers come from ws; release: no backward will follow, give them back at once.
+        """
         batch, steps, _ = x.shape
         hidden, k2 = w_rec.shape[0], w_out.shape[0]
         x = x.detach().contiguous()
         w_cat = torch.cat([w_rec, w_out], dim=0).detach()  # (H + K, H)
         kw = {"dtype": x.dtype}
-        mem = torch.empty(batch, steps + 1, hidden, **kw)
-        syn = torch.empty(batch, steps + 1, hidden, **kw)
-        spk = torch.empty(batch, steps, hidden, dtype=torch.bool)
+        ws = Workspace() if ws is None else ws
+        ctx.ws, ctx.token = ws, ws.token()
+        mem = ws.take((batch, steps + 1, hidden), x.dtype, ctx.token)
+        syn = ws.take((batch, steps + 1, hidden), x.dtype, ctx.token)
+        spk = ws.take((batch, steps, hidden), torch.bool, ctx.token)
         outs = torch.empty(batch, steps + 1, k2, **kw)
         syno = torch.empty(batch, steps + 1, k2, **kw)
         counts = torch.empty(batch, hidden, **kw)
@@ -583,6 +673,9 @@ class _NumbaSequenceFn(torch.autograd.Function):
             hid_keep.numpy() if use_keep else spk.numpy(), use_keep, consts.numpy(),
             mem.numpy(), syn.numpy(), spk.numpy(), outs.numpy(), syno.numpy(), counts.numpy(),
         )
+        if release:
+            ws.give(mem, syn, spk)
+            return outs[:, 1:], counts
         ctx.save_for_backward(
             x, w_in, mem, syn, spk, outs, syno, w_cat, a_mem, a_syn, b_mem, b_syn, in_keep, hid_keep, consts
         )
@@ -593,6 +686,7 @@ class _NumbaSequenceFn(torch.autograd.Function):
         """Reverse pass: readout adjoints, hidden adjoints, sparse weight gradients."""
         (x, w_in, mem, syn, spk, outs, syno, w_cat, a_mem, a_syn, b_mem, b_syn, in_keep, hid_keep,
          consts) = ctx.saved_tensors
+        ctx.ws.check(ctx.token, mem, syn, spk)
         batch, steps, hidden = spk.shape
         k2 = outs.shape[2]
         width = hidden + k2
@@ -606,7 +700,7 @@ class _NumbaSequenceFn(torch.autograd.Function):
         use_keep = hid_keep is not None
         keep_np = hid_keep.numpy() if use_keep else spk_np
         # g[b, t] = [dL/dsyn_t | dL/dsyn_out_t]; steps T and T + 1 are zero (unused inputs)
-        g = torch.empty(batch, steps + 2, width, dtype=mem.dtype)
+        g = ctx.ws.take((batch, steps + 2, width), mem.dtype, ctx.token)
         g[:, steps:, :hidden] = 0.0
         g_np = g.numpy()
         go = np.empty((batch, steps + 1, k2), dtype=np_dt)
@@ -655,9 +749,10 @@ class _NumbaSequenceFn(torch.autograd.Function):
             g_x = g[:, 2:, :hidden] @ w_in
             if use_keep:
                 g_x = g_x * in_keep.to(g_x.dtype) * consts[0]
+        ctx.ws.give(mem, syn, spk, g)
         return (
             g_x, g_w_in, g_w_cat[:hidden], g_w_cat[hidden:], torch.from_numpy(acc_m.sum(axis=0)),
-            torch.from_numpy(acc_s.sum(axis=0)), g_b[0], g_b[1], None, None, None,
+            torch.from_numpy(acc_s.sum(axis=0)), g_b[0], g_b[1], None, None, None, None, None,
         )
 
 
@@ -675,7 +770,9 @@ def fast_run(model: RSNN, x: Tensor, backend: str | None = None) -> RunOutput:
     consts = _consts(model, x.dtype, x.device)
     weights = (model.fc_rec.weight, model.fc_out.weight, dec.mem, dec.syn, dec.mem_out, dec.syn_out)
     if pick_backend(x.device, backend, x.dtype) == "numba":
-        outs, counts = _NumbaSequenceFn.apply(x, model.fc_in.weight, *weights, in_keep, hid_keep, consts)
+        inputs = (x, model.fc_in.weight, *weights)
+        release = not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs))
+        outs, counts = _NumbaSequenceFn.apply(*inputs, in_keep, hid_keep, consts, workspace(model), release)
         return RunOutput(head_mean(outs), counts)
     u = F.linear(apply_keep(x, in_keep, model.in_dropout.p), model.fc_in.weight)  # (B, T, H): all steps at once
     outs, counts = _TorchSequenceFn.apply(u, *weights, hid_keep, consts)
