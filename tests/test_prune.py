@@ -87,7 +87,7 @@ def test_magnitude_prune_zeroes_smallest_per_matrix() -> None:
         assert torch.equal(t0, t.detach())  # time constants are never pruned
 
 
-def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path) -> None:
+def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path, monkeypatch) -> None:
     cfg = TrainConfig(epochs=1, t_max=1, window=50, offsets=(0, 25), batch_size=64)
     state = tmp_path / "state"
     train.pretrain([indy_h5], tiny_config(hidden=16), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
@@ -98,10 +98,24 @@ def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path) -> None:
     base, _ = checkpoint.load(tmp_path / "ft.pt")
 
     args = (tmp_path / "ft.pt", indy_h5, cfg, 1, tmp_path / "pr.pt", tmp_path / "pr.json", state / "prune")
-    prune.prune(*args, device="cpu", max_rounds=1)
+    real_fit, calls = prune.fit, []
+
+    def dies_in_round_1(*a, **kw):
+        """Stand-in for a job killed while retraining round 1."""
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*a, **kw)
+
+    monkeypatch.setattr(prune, "fit", dies_in_round_1)
+    with pytest.raises(KeyboardInterrupt):
+        prune.prune(*args, device="cpu", max_rounds=2)
+    assert not (tmp_path / "pr.pt").exists()
     first = (state / "prune" / "round00.pt").stat().st_mtime_ns
+    monkeypatch.setattr(prune, "fit", real_fit)
     prune.prune(*args, device="cpu", max_rounds=2)
-    assert (state / "prune" / "round00.pt").stat().st_mtime_ns == first  # round 0 reused, not retrained
+    assert len(calls) == 2  # the restart retrained round 1 only: round 0 was reused, not retrained
+    assert not (state / "prune").exists()  # the completed rule removes its resume state
 
     hist = json.loads((tmp_path / "pr.json").read_text())
     assert hist["reference_r2"] == -10.0 and hist["p"] == 0.5

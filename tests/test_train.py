@@ -251,6 +251,7 @@ def test_pretrain_is_deterministic_and_self_describing(indy_h5, tmp_path) -> Non
     assert meta["stage"] == "pretrain" and meta["monkey"] == "indy" and meta["seed"] == 1
     hist = json.loads((a / "pre.json").read_text())
     assert len(hist["epochs"]) == 2 and meta["metrics"]["train_r2"] == hist["epochs"][-1]["train_r2"]
+    assert not (a / "state" / "pre.pt").exists()  # the epoch checkpoint is removed once outputs exist
 
 
 def test_finetune_starts_from_pretrained_weights(indy_h5, tmp_path) -> None:
@@ -258,6 +259,7 @@ def test_finetune_starts_from_pretrained_weights(indy_h5, tmp_path) -> None:
     cfg = small_cfg(epochs=1, t_max=200)
     train.finetune(tmp_path / "pre.pt", indy_h5, cfg, 3, tmp_path / "ft.pt", tmp_path / "ft.json",
                    tmp_path / "state" / "ft.pt", device="cpu")
+    assert not (tmp_path / "state" / "ft.pt").exists()
     pre, _ = checkpoint.load(tmp_path / "pre.pt")
     ft, meta = checkpoint.load(tmp_path / "ft.pt")
     assert meta["stage"] == "finetune" and meta["seed"] == 3 and "train_r2" in meta["metrics"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,4 +195,5 @@ def prune(
     if accepted:
         doc["epochs"] = results[accepted[-1]]["epochs"]  # per-epoch history of the chosen round
     write_json(out_history, doc)
+    shutil.rmtree(sdir, ignore_errors=True)  # the rule is complete: its resume state is no longer needed
     LOGGER.info("pruning done: p=%r, connection sparsity %.3f, %d rounds", chosen_p, sparsity, len(rounds))

@@ -526,6 +526,7 @@ def pretrain(
                     stage="pretrain", sessions=sessions, data_sha256={p.session: p.sha256 for p in pres},
                     metrics=_last_metrics(history), extra={"init": init, "train_config": train_cfg.to_dict()})
     write_json(out_history, _history_doc("pretrain", model, seed, sessions, train_cfg, history, {"init": init}))
+    Path(state_path).unlink(missing_ok=True)  # outputs are complete: the epoch checkpoint is no longer needed
 
 
 def finetune(
@@ -559,6 +560,7 @@ def finetune(
                     stage="finetune", sessions=[pre.session], data_sha256={pre.session: pre.sha256},
                     metrics=_last_metrics(history), extra=extra)
     write_json(out_history, _history_doc("finetune", model, seed, [pre.session], train_cfg, history, extra))
+    Path(state_path).unlink(missing_ok=True)  # outputs are complete: the epoch checkpoint is no longer needed
 
 
 # ----------------------------------------------------------------------------- learning check
