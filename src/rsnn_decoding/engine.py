@@ -761,12 +761,7 @@ def fast_run(model: RSNN, x: Tensor, backend: str | None = None) -> RunOutput:
 
     backend: "numba" (CPU kernels, default on CPU) or "torch" (plain torch ops, any device).
     """
-    if x.dim() != 3 or x.shape[-1] != model.n_inputs:
-        raise ValueError(f"expected input (B, T, {model.n_inputs}), got {tuple(x.shape)}")
-    batch, steps, _ = x.shape
-    x = x.to(model.dtype)
-    in_keep, hid_keep = model.dropout_masks(batch, steps, x.device)
-    dec = model.decays()
+    x, in_keep, hid_keep, dec = model.prepare_run(x)
     consts = _consts(model, x.dtype, x.device)
     weights = (model.fc_rec.weight, model.fc_out.weight, dec.mem, dec.syn, dec.mem_out, dec.syn_out)
     if pick_backend(x.device, backend, x.dtype) == "numba":

@@ -425,6 +425,14 @@ class RSNN(nn.Module):
             return None, None
         return draw_dropout_masks(batch, steps, self.n_inputs, self.hidden_size, p_in, device, p_hid)
 
+    def prepare_run(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, Decays]:
+        """Check and cast a sequence (B, T, C), draw its dropout masks, compute the decays (both engines)."""
+        if x.dim() != 3 or x.shape[-1] != self.n_inputs:
+            raise ValueError(f"expected input (B, T, {self.n_inputs}), got {tuple(x.shape)}")
+        x = x.to(self.dtype)
+        in_keep, hid_keep = self.dropout_masks(x.shape[0], x.shape[1], x.device)
+        return x, in_keep, hid_keep, self.decays()
+
     # -- streaming
     def init_state(self, batch: int, device: Any = None, dtype: torch.dtype | None = None) -> NetState:
         """Zero state, readout out at cfg.readout_init (rounded to dtype)."""
@@ -490,12 +498,8 @@ class RSNN(nn.Module):
 
 def reference_run(model: RSNN, x: Tensor) -> RunOutput:
     """Plain per-step loop over the pure step functions (the oracle); dropout in training mode."""
-    if x.dim() != 3 or x.shape[-1] != model.n_inputs:
-        raise ValueError(f"expected input (B, T, {model.n_inputs}), got {tuple(x.shape)}")
+    x, in_keep, hid_keep, dec = model.prepare_run(x)
     batch, steps, _ = x.shape
-    x = x.to(model.dtype)
-    in_keep, hid_keep = model.dropout_masks(batch, steps, x.device)
-    dec = model.decays()
     state = model.init_state(batch, device=x.device)
     ys = []
     counts = torch.zeros(batch, model.hidden_size, device=x.device, dtype=model.dtype)
