@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: install demo report test lint bench clean
+.PHONY: install demo report test lint bench config-readme clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/rsnn-decoding bench
+
+# config/README.md is generated from the config schema's descriptions (tests/test_configdoc.py checks it).
+config-readme: $(STAMP)
+	$(BIN)/python -c "from rsnn_decoding.configdoc import write_config_readme; write_config_readme('config/README.md')"
 
 clean:
 	rm -rf results .snakemake

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsnn_decoding import data, simulate
+from rsnn_decoding.data import preprocess, simulate
 
 SIM_SECONDS = 100.0
 SIM_SEED = 1
@@ -30,7 +30,7 @@ def loco_mat(tmp_path_factory):
 def indy_h5(indy_mat, tmp_path_factory):
     """The preprocessed .h5 of indy_mat."""
     path = tmp_path_factory.mktemp("indy_pre") / "indy_sim_01.h5"
-    data.preprocess_file(indy_mat, path, session="indy_sim_01", monkey="indy", expected_channels=96)
+    preprocess.preprocess_file(indy_mat, path, session="indy_sim_01", monkey="indy", expected_channels=96)
     return path
 
 
@@ -38,5 +38,5 @@ def indy_h5(indy_mat, tmp_path_factory):
 def loco_h5(loco_mat, tmp_path_factory):
     """The preprocessed .h5 of loco_mat."""
     path = tmp_path_factory.mktemp("loco_pre") / "loco_sim_01.h5"
-    data.preprocess_file(loco_mat, path, session="loco_sim_01", monkey="loco", expected_channels=192)
+    preprocess.preprocess_file(loco_mat, path, session="loco_sim_01", monkey="loco", expected_channels=192)
     return path

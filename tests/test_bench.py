@@ -31,7 +31,7 @@ def test_bench_json_quick(capsys: pytest.CaptureFixture[str]) -> None:
             assert isinstance(value, float) and math.isfinite(value) and value > 0, prefix + key
     assert result["full_sequence_steps"] == 2000
     assert isinstance(result["torch_threads"], int) and isinstance(result["cpu_count"], int)
-    assert result["optimizer"] == "rsnn_decoding.optim.SMORMS3"
+    assert result["optimizer"] == "rsnn_decoding.training.optim.SMORMS3"
     assert 0 < result["tiny_spike_rate"] < 1
     ratio = result["reference_tiny_train_step_s"] / result["tiny_train_step_s"]
     assert math.isclose(result["tiny_speedup_vs_reference"], ratio)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rsnn_decoding import checkpoint
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.model import RSNN, big_config, tiny_config
+from rsnn_decoding.network.config import big_config, tiny_config
+from rsnn_decoding.network.rsnn import RSNN
+from rsnn_decoding.training import checkpoint
 
 
 def _save(path, model: RSNN, **kw) -> None:
@@ -59,7 +60,7 @@ def test_to_half_converts_all_parameters(tmp_path, model) -> None:
         assert torch.equal(got, v.half()), k
     raw = torch.load(tmp_path / "h.pt", weights_only=True)
     assert all(t.dtype == torch.float16 for t in raw["state_dict"].values())
-    assert sum(t.numel() for t in raw["state_dict"].values()) * 2 == 21000  # SPEC 3: tinyRSNN Indy bytes
+    assert sum(t.numel() for t in raw["state_dict"].values()) * 2 == 21000  # METHOD.md §3: tinyRSNN Indy bytes
 
 
 def test_missing_file(tmp_path) -> None:

@@ -7,15 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rsnn_decoding.config import (
-    load_config,
-    load_sessions,
-    model_config_from,
-    pretrain_sessions,
-    selected_sessions,
-    train_config_from,
-)
+from rsnn_decoding.config import load_config, load_sessions, pretrain_sessions, selected_sessions
 from rsnn_decoding.errors import UserError
+from rsnn_decoding.network.config import model_config_from
+from rsnn_decoding.training.config import train_config_from
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +79,33 @@ def test_model_and_train_configs_follow_the_config():
     assert big.hidden == 1024 and big.heads[4] == (30.0, 100.0)
     tc = train_config_from(config["training"], config["training"]["pretrain"], config["network"]["tinyRSNN"])
     assert (tc.epochs, tc.t_max, tc.upper_reg_strength, tc.batch_size) == (100, 200, 0.01, 250)
+
+
+def test_paper_values_have_one_home_and_the_paper_config_restates_them():
+    """config/config.yaml restates paper.yaml's network, training and pruning sections exactly."""
+    from rsnn_decoding.paper import config_defaults
+
+    restated = paper()
+    for section, values in config_defaults().items():
+        assert restated[section] == values, section
+
+
+def test_missing_sections_default_to_the_paper_and_partial_ones_are_completed():
+    """A config without network/training/pruning gets paper.yaml's values; a partial section keeps its overrides."""
+    from rsnn_decoding import TrainConfig, big_config, tiny_config
+    from rsnn_decoding.paper import paper_values
+
+    base = {k: v for k, v in paper().items() if k not in ("network", "training", "pruning")}
+    config = load_config(base)
+    values = paper_values()
+    assert config["network"] == values["network"] and config["pruning"] == values["pruning"]
+    assert config["training"]["finetune"] == {"epochs": 200, "t_max": 200}
+    partial = load_config({**base, "network": {"bigRSNN": {"hidden": 128}}, "training": {"pretrain": {"epochs": 4}}})
+    assert partial["network"]["bigRSNN"]["hidden"] == 128
+    assert partial["network"]["bigRSNN"]["heads"] == values["network"]["bigRSNN"]["heads"]
+    assert partial["training"]["pretrain"] == {"epochs": 4, "t_max": 200}
+    # the same values reach the package's constructors
+    assert model_config_from("tinyRSNN", config["network"]["tinyRSNN"]) == tiny_config()
+    assert model_config_from("bigRSNN", config["network"]["bigRSNN"]) == big_config()
+    tc = train_config_from(config["training"], config["training"]["finetune"], config["network"]["bigRSNN"])
+    assert tc == TrainConfig.for_model("bigRSNN", epochs=200, t_max=200)

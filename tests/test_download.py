@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rsnn_decoding.download import download_session, session_url
+from rsnn_decoding.data.download import download_session, session_url
 from rsnn_decoding.errors import UserError
 
 PAYLOAD = bytes((i * 7919 + i // 251) % 256 for i in range(300_000))

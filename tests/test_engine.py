@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rsnn_decoding import engine
-from rsnn_decoding.model import RSNN, big_config, reference_run, tiny_config
+from rsnn_decoding.network import engine
+from rsnn_decoding.network.config import big_config, tiny_config
+from rsnn_decoding.network.engine import common, numba_backend, streaming
+from rsnn_decoding.network.rsnn import RSNN, reference_run
 
 torch.set_num_threads(1)
 
@@ -52,9 +54,9 @@ CASES = [
 def test_fast_run_matches_reference(hidden, big, train, backend, variant, monkeypatch) -> None:  # noqa: ANN001
     """Outputs to 1e-6 and gradients of every parameter to 1e-5 (float64), same dropout draws."""
     if variant.startswith("blas"):  # BLAS product per step instead of the per-sample fused kernel
-        monkeypatch.setattr(engine, "FUSED_MAX_HIDDEN", 0)
+        monkeypatch.setattr(numba_backend, "FUSED_MAX_HIDDEN", 0)
     if variant == "blas-parallel":
-        monkeypatch.setattr(engine, "PARALLEL_STEP_ELEMENTS", 0)
+        monkeypatch.setattr(numba_backend, "PARALLEL_STEP_ELEMENTS", 0)
     model = _model(hidden, big)
     model.train(train)
     if big:
@@ -112,11 +114,11 @@ def test_fast_run_rejects_bad_shape() -> None:
 
 def test_pick_backend() -> None:
     """numba on CPU by default; unknown names rejected."""
-    assert engine.pick_backend(torch.device("cpu")) == ("numba" if engine.HAVE_NUMBA else "torch")
-    assert engine.pick_backend(torch.device("cpu"), "torch") == "torch"
-    assert engine.pick_backend(torch.device("cpu"), dtype=torch.float16) == "torch"
+    assert common.pick_backend(torch.device("cpu")) == ("numba" if engine.HAVE_NUMBA else "torch")
+    assert common.pick_backend(torch.device("cpu"), "torch") == "torch"
+    assert common.pick_backend(torch.device("cpu"), dtype=torch.float16) == "torch"
     with pytest.raises(ValueError):
-        engine.pick_backend(torch.device("cpu"), "cuda-magic")
+        common.pick_backend(torch.device("cpu"), "cuda-magic")
 
 
 def test_fast_run_float16_uses_torch_backend() -> None:
@@ -144,7 +146,7 @@ def test_streaming_decoder_matches_model_stream(dtype: torch.dtype, big: bool) -
     model.eval()
     x = (torch.rand(400, 20, generator=torch.Generator().manual_seed(4)) < 0.25).to(dtype)
     ref = _model_stream(model, x)
-    dec = engine.StreamingDecoder(model)
+    dec = streaming.StreamingDecoder(model)
     assert dec.backend == "numba"
     ys = dec.run(x)
     np.testing.assert_allclose(ys, ref, rtol=0, atol=1e-6)
@@ -159,7 +161,7 @@ def test_streaming_decoder_float16_torch_backend() -> None:
     model = _model(16, False).float()
     model.eval()
     x = (torch.rand(60, 20, generator=torch.Generator().manual_seed(6)) < 0.25).float()
-    dec = engine.StreamingDecoder(model, dtype=torch.float16)
+    dec = streaming.StreamingDecoder(model, dtype=torch.float16)
     assert dec.backend == "torch"
     half = _model(16, False).float().half()
     half.load_state_dict(model.half().state_dict())
@@ -181,7 +183,7 @@ def test_workspace_reuse_keeps_results_exact() -> None:
         fast, g_fast = _run_and_grads(model, engine.fast_run, x, seed=5)
         for name, g in g_ref.items():
             torch.testing.assert_close(g_fast[name], g, rtol=0, atol=1e-5, msg=name)
-    ws = engine.workspace(model)
+    ws = numba_backend.workspace(model)
     assert sum(len(v) for v in ws._free.values()) == 4  # mem, syn, spikes, adjoints pooled
     assert not copy.deepcopy(model).__dict__["_engine_workspace"]._free
     # a retained graph may be differentiated again, but not after a later call reused its buffers

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from rsnn_decoding import baseline, checkpoint, evaluate
-from rsnn_decoding.data import Preprocessed
+from rsnn_decoding import metrics
+from rsnn_decoding.data.preprocess import Preprocessed
 from rsnn_decoding.errors import UserError, run_cli
-from rsnn_decoding.model import RSNN, ModelConfig, big_config, reference_run, tiny_config
+from rsnn_decoding.evaluation import jobs, neurobench, ridge
+from rsnn_decoding.network.config import ModelConfig, big_config, tiny_config
+from rsnn_decoding.network.rsnn import RSNN, reference_run
+from rsnn_decoding.training import checkpoint
 
 torch.set_num_threads(1)
 
@@ -106,7 +109,7 @@ def unique_bytes(model: torch.nn.Module) -> int:
 def cli(argv: list[str]) -> int:
     """Run `evaluate` through its own parser and errors.run_cli (as the console script does)."""
     parser = argparse.ArgumentParser(prog="rsnn-decoding")
-    evaluate.register_cli(parser.add_subparsers(dest="command"))
+    jobs.register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return run_cli(args.func, args)
 
@@ -117,8 +120,8 @@ def cli(argv: list[str]) -> int:
 def test_streamed_predictions_equal_full_sequence_forward() -> None:
     model = small_net()
     pre = make_session()
-    x, _ = evaluate.eval_sequence(pre)
-    net = evaluate.StreamingNet(model).eval()
+    x, _ = neurobench.eval_sequence(pre)
+    net = neurobench.StreamingNet(model).eval()
     chunks = [net(x[s:s + 37]) for s in range(0, x.shape[0], 37)]  # state carried across calls
     streamed = torch.cat(chunks)
     with torch.no_grad():
@@ -133,9 +136,9 @@ def test_streamed_predictions_equal_full_sequence_forward() -> None:
 def test_float16_streaming_follows_float16_reference_and_reports_fp32_gap() -> None:
     model = small_net()
     pre = make_session()
-    x, _ = evaluate.eval_sequence(pre)
+    x, _ = neurobench.eval_sequence(pre)
     half = small_net().half()
-    streamed16 = evaluate.StreamingNet(half).eval()(x)
+    streamed16 = neurobench.StreamingNet(half).eval()(x)
     with torch.no_grad():
         ref16 = reference_run(half, x.transpose(0, 1)).y[0].float()
         full32 = model(x.transpose(0, 1))[0]
@@ -153,12 +156,12 @@ def test_float16_streaming_follows_float16_reference_and_reports_fp32_gap() -> N
 def test_evaluate_network_matches_independent_counts(dtype: torch.dtype) -> None:
     model = small_net(heads=2).to(dtype)
     pre = make_session()
-    out = evaluate.evaluate_network(model, pre, batch_steps=50)  # 210 test steps -> 5 batches
-    x, y = evaluate.eval_sequence(pre)
+    out = neurobench.evaluate_network(model, pre, batch_steps=50)  # 210 test steps -> 5 batches
+    x, y = neurobench.eval_sequence(pre)
     ref_y, spikes = recorded_spikes(model, x.transpose(0, 1))
     c, h, k = model.n_inputs, model.hidden_size, model.n_heads
     # R2: NeuroBench's equals the package's own on independently computed predictions
-    r2, r2x, r2y = baseline.r2_score(y.numpy(), ref_y.float().numpy())
+    r2, r2x, r2y = metrics.r2_score(y.numpy(), ref_y.float().numpy())
     assert out["r2"] == pytest.approx(r2, abs=1e-6)
     assert (out["r2_x"], out["r2_y"]) == (pytest.approx(r2x, abs=1e-6), pytest.approx(r2y, abs=1e-6))
     assert out["r2"] == pytest.approx((out["r2_x"] + out["r2_y"]) / 2, abs=1e-6)
@@ -195,7 +198,7 @@ def test_hand_built_network_effective_acs(dtype: torch.dtype) -> None:
     model = hand_network(dtype)
     _, hidden = recorded_spikes(model, torch.from_numpy(spikes).float()[None])
     assert hidden.nonzero().tolist() == [[3, 0], [13, 0]]
-    out = evaluate.evaluate_network(model, pre, batch_steps=6)  # the step-10 input crosses a batch border
+    out = neurobench.evaluate_network(model, pre, batch_steps=6)  # the step-10 input crosses a batch border
     # ACs: 2 input spikes x 1 weight + 2 hidden spikes x (1 recurrent + 1 readout weight) = 6 over 20 steps
     assert out["acs"] == pytest.approx(6 / 20)
     assert out["macs"] == 0
@@ -218,21 +221,21 @@ def test_paper_models_footprint_and_dense(name: str, n_inputs: int, dtype: torch
     h, k = cfg.hidden, cfg.n_heads
     assert dense == n_inputs * h + h * h + 2 * h * k
     pre = make_session(n_steps=20, n_inputs=n_inputs)  # 5 test steps
-    out = evaluate.evaluate_network(model, pre, batch_steps=3)
+    out = neurobench.evaluate_network(model, pre, batch_steps=3)
     assert out["dense"] == dense
     assert out["footprint"] == footprint == unique_bytes(model)
-    static = evaluate.evaluate_network(model, pre, static_only=True)
+    static = neurobench.evaluate_network(model, pre, static_only=True)
     assert static["footprint"] == footprint
     assert static["parameter_count"] == footprint // (2 if dtype == torch.float16 else 4)
 
 
 def test_neurobench_failure_is_an_error_and_training_mode_is_kept() -> None:
     pre = make_session()
-    with pytest.raises(evaluate.MetricError, match="Error running"):
-        evaluate._check_neurobench_output("Running benchmark\nError running workload metric 'R2': boom\n")
-    out_eval = evaluate.evaluate_network(small_net(), pre, batch_steps=100)
+    with pytest.raises(neurobench.MetricError, match="Error running"):
+        neurobench._check_neurobench_output("Running benchmark\nError running workload metric 'R2': boom\n")
+    out_eval = neurobench.evaluate_network(small_net(), pre, batch_steps=100)
     model = small_net().train()  # evaluation runs without dropout and gives the mode back
-    out = evaluate.evaluate_network(model, pre, batch_steps=100)
+    out = neurobench.evaluate_network(model, pre, batch_steps=100)
     assert model.training
     for key in ("r2", "activation_sparsity", "acs", "dense"):
         assert out[key] is not None and out[key] == out_eval[key]
@@ -248,9 +251,9 @@ def test_cli_evaluate_checkpoint_writes_all_keys(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(h5), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc) == list(evaluate.EVAL_KEYS)
+    assert list(doc) == list(jobs.EVAL_KEYS)
     assert (doc["model"], doc["seed"], doc["session"]) == ("tinyRSNN", 3, "indy_test")
-    direct = evaluate.evaluate_network(small_net(), pre)
+    direct = neurobench.evaluate_network(small_net(), pre)
     for key in ("r2", "acs", "activation_sparsity", "dense", "footprint"):
         assert doc[key] == pytest.approx(direct[key], abs=1e-12)
     out_static = tmp_path / "static.json"
@@ -297,19 +300,19 @@ def test_cli_channel_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     _expect_cli_error(capsys, ["evaluate", "--checkpoint", str(ckpt), "--session", str(h5)],
                       tmp_path / "out.json", str(ckpt), "6", "8")
     with pytest.raises(UserError, match="channels"):
-        evaluate.evaluate_network(small_net(n_inputs=6), make_session(n_inputs=8))
+        neurobench.evaluate_network(small_net(n_inputs=6), make_session(n_inputs=8))
 
 
 def test_evaluate_to_json_checks_model_and_seed(tmp_path: Path) -> None:
     h5 = write_session(tmp_path / "s.h5", make_session())
     ckpt = save_ckpt(tmp_path / "seed2.pt", small_net(), seed=2)
     out = tmp_path / "eval" / "seed2.json"
-    evaluate.evaluate_to_json("tinyRSNN", ckpt, h5, out, seed=2, batch_steps=64)
+    jobs.evaluate_to_json("tinyRSNN", ckpt, h5, out, seed=2, batch_steps=64)
     assert json.loads(out.read_text())["seed"] == 2
     with pytest.raises(UserError, match="seed"):
-        evaluate.evaluate_to_json("tinyRSNN", ckpt, h5, tmp_path / "x.json", seed=4)
+        jobs.evaluate_to_json("tinyRSNN", ckpt, h5, tmp_path / "x.json", seed=4)
     with pytest.raises(UserError, match="bigRSNN"):
-        evaluate.evaluate_to_json("bigRSNN", ckpt, h5, tmp_path / "y.json", seed=2)
+        jobs.evaluate_to_json("bigRSNN", ckpt, h5, tmp_path / "y.json", seed=2)
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
 
 
@@ -320,12 +323,12 @@ def test_ridge_fit_and_evaluate(tmp_path: Path) -> None:
     pre = make_session(n_steps=1500)
     h5 = write_session(tmp_path / "s.h5", pre)
     model_json = tmp_path / "ridge" / "indy_test.json"
-    evaluate.fit_ridge_model(h5, model_json)
-    out = evaluate.evaluate_ridge(model_json, h5, batch_steps=100)
-    assert list(out) == list(evaluate.EVAL_KEYS)
-    dec = baseline.RidgeDecoder.from_dict(json.loads(model_json.read_text()))
+    ridge.fit_ridge_model(h5, model_json)
+    out = jobs.evaluate_ridge(model_json, h5, batch_steps=100)
+    assert list(out) == list(jobs.EVAL_KEYS)
+    dec = ridge.RidgeDecoder.from_dict(json.loads(model_json.read_text()))
     y = pre.velocity[pre.test_index]
-    r2, r2x, r2y = baseline.r2_score(y, dec.predict(pre.spikes[pre.test_index]))
+    r2, r2x, r2y = metrics.r2_score(y, dec.predict(pre.spikes[pre.test_index]))
     assert out["r2"] == pytest.approx(r2, abs=1e-6)
     assert (out["r2_x"], out["r2_y"]) == (pytest.approx(r2x), pytest.approx(r2y))
     assert out["r2"] > 0.3  # the synthetic velocity is a linear filter of the spikes
@@ -335,19 +338,19 @@ def test_ridge_fit_and_evaluate(tmp_path: Path) -> None:
     assert out["footprint"] == (n_coef + 2) * 8
     assert out["connection_sparsity"] == float(np.mean(dec.coef == 0))
     assert (out["model"], out["seed"], out["session"]) == ("ridge", 0, "indy_test")
-    again = evaluate.evaluate_ridge(model_json, h5, batch_steps=100)
+    again = jobs.evaluate_ridge(model_json, h5, batch_steps=100)
     assert out == {**again, "evaluation_seconds": out["evaluation_seconds"]}  # deterministic
     other = write_session(tmp_path / "o.h5", make_session(n_steps=1500, session="indy_other"))
     with pytest.raises(UserError, match="indy_other"):
-        evaluate.evaluate_ridge(model_json, other)
+        jobs.evaluate_ridge(model_json, other)
     wide = write_session(tmp_path / "w.h5", make_session(n_steps=1500, n_inputs=8))
     with pytest.raises(UserError, match="channels"):
-        evaluate.evaluate_ridge(model_json, wide)
+        jobs.evaluate_ridge(model_json, wide)
 
 
 def test_neurobench_r2_equals_package_r2_over_batches() -> None:
     rng = np.random.default_rng(3)
     y = rng.normal(size=(1003, 2)).astype(np.float32)
     p = (y + rng.normal(0, 0.7, size=y.shape)).astype(np.float32)
-    expected = baseline.r2_score(y, p)[0]
-    assert evaluate.neurobench_r2(y, p, batch_steps=100) == pytest.approx(expected, abs=1e-6)
+    expected = metrics.r2_score(y, p)[0]
+    assert neurobench.neurobench_r2(y, p, batch_steps=100) == pytest.approx(expected, abs=1e-6)

@@ -9,28 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from rsnn_decoding.model import (
-    RSNN,
+from rsnn_decoding.network.config import ModelConfig, big_config, config_for, tiny_config
+from rsnn_decoding.network.dropout import draw_dropout_masks
+from rsnn_decoding.network.functional import (
     LIFState,
-    ModelConfig,
     NetState,
     ReadoutState,
     RunOutput,
-    SpikeFn,
-    big_config,
-    config_for,
     decay,
-    draw_dropout_masks,
-    hash_keep,
-    hash_keep_torch,
     lif_step,
-    mask_stream_base,
-    mix64,
     readout_step,
-    reference_run,
     superspike,
-    tiny_config,
 )
+from rsnn_decoding.network.maskhash import hash_keep, hash_keep_torch, mask_stream_base, mix64
+from rsnn_decoding.network.rsnn import RSNN, SpikeFn, reference_run
 
 torch.set_num_threads(1)
 HAS_ENGINE = importlib.util.find_spec("rsnn_decoding.engine") is not None
@@ -68,7 +60,7 @@ def softplus(v: np.ndarray) -> np.ndarray:
 
 
 def numpy_oracle(model: RSNN, x: np.ndarray, in_keep=None, hid_keep=None, p: float = 0.3):
-    """Independent float64 simulation of SPEC 3 with optional keep-masks -> y (B,T,2), counts (B,H)."""
+    """Independent float64 simulation of METHOD.md §3 with optional keep-masks -> y (B,T,2), counts (B,H)."""
     w_in, w_rec, w_out = (w.detach().double().numpy() for w in model.weight_matrices())
     cfg = model.cfg
     a_mem = np.exp(-cfg.dt_ms / (cfg.tau_mem_ms * softplus(model.p_mem.detach().double().numpy())))

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rsnn_decoding.optim import SMORMS3
+from rsnn_decoding.training.optim import SMORMS3
 
 
 def _run(p0: float, grads: list[float], lr: float) -> list[float]:

@@ -1,4 +1,4 @@
-"""Pruning search (SPEC 5): p sequence with exact float ops, magnitude masks, resumable rounds."""
+"""Pruning search (METHOD.md §5): p sequence with exact float ops, magnitude masks, resumable rounds."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rsnn_decoding import checkpoint, prune, train
-from rsnn_decoding.model import RSNN, tiny_config
-from rsnn_decoding.train import TrainConfig
+from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.network.rsnn import RSNN
+from rsnn_decoding.training import checkpoint, prune, stages
+from rsnn_decoding.training.config import TrainConfig
 
 torch.set_num_threads(1)
 
@@ -90,7 +91,7 @@ def test_magnitude_prune_zeroes_smallest_per_matrix() -> None:
 def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path, monkeypatch) -> None:
     cfg = TrainConfig(epochs=1, t_max=1, window=50, offsets=(0, 25), batch_size=64)
     state = tmp_path / "state"
-    train.pretrain([indy_h5], tiny_config(hidden=16), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+    stages.pretrain([indy_h5], tiny_config(hidden=16), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
                    state / "ft.pt", device="cpu")
     raw = torch.load(tmp_path / "ft.pt", weights_only=True)
     raw["metrics"]["train_r2"] = -10.0  # every round is accepted
@@ -144,7 +145,7 @@ def test_prune_end_to_end_resumes_rounds(indy_h5, tmp_path, monkeypatch) -> None
 
 def test_prune_keeps_unpruned_model_when_all_rejected(indy_h5, tmp_path) -> None:
     cfg = TrainConfig(epochs=1, t_max=1, window=50, offsets=(0,), batch_size=64)
-    train.pretrain([indy_h5], tiny_config(hidden=8), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+    stages.pretrain([indy_h5], tiny_config(hidden=8), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
                    tmp_path / "s.pt", device="cpu")
     raw = torch.load(tmp_path / "ft.pt", weights_only=True)
     raw["metrics"]["train_r2"] = 10.0  # nothing can reach it

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rsnn_decoding import published
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.model import RSNN
+from rsnn_decoding.evaluation import released
+from rsnn_decoding.network.rsnn import RSNN
 
 torch.set_num_threads(1)
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def naive_simulation(sd: dict[str, torch.Tensor], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """SPEC 3 read literally, float64, plain loops: returns prediction (T, 2) and hidden spikes (T, H).
+    """METHOD.md §3 read literally, float64, plain loops: returns prediction (T, 2) and hidden spikes (T, H).
 
     Every step t: (a) every population updates from the input that arrived in step t-1;
     (b) every connection adds W @ (source's current output) to its target's input for t+1.
@@ -81,8 +81,8 @@ def _input(steps: int, channels: int, rate: float, seed: int) -> torch.Tensor:
 
 
 def test_load_indy_and_loco_sizes():
-    indy = published.load(MODELS / "indy01" / "tinyRSNN-1.pth")
-    loco = published.load(MODELS / "loco01" / "tinyRSNN-1.pth", engine="reference")
+    indy = released.load(MODELS / "indy01" / "tinyRSNN-1.pth")
+    loco = released.load(MODELS / "loco01" / "tinyRSNN-1.pth", engine="reference")
     for m, c, nbytes in ((indy, 96, 21_000), (loco, 192, 33_288)):
         assert isinstance(m, RSNN) and not m.training
         assert m.dtype == torch.float16 and m.n_inputs == c and m.hidden_size == 64 and m.n_heads == 1
@@ -100,7 +100,7 @@ def test_load_indy_and_loco_sizes():
 def test_output_matches_naive_spec_simulation(session, seed):
     path = MODELS / session / f"tinyRSNN-{seed}.pth"
     sd = torch.load(path, map_location="cpu")
-    model = published.load(path, engine="reference")
+    model = released.load(path, engine="reference")
     x = _input(300, model.n_inputs, 0.1, seed=7)
     pred, spikes = naive_simulation(sd, x[0].numpy().astype(np.float64))
     assert 20 < spikes.sum() < 300 * 64 / 2  # the network is active, not saturated
@@ -124,8 +124,8 @@ def _trace(model: RSNN, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_float16_close_to_float32():
     path = MODELS / "indy01" / "tinyRSNN-1.pth"
-    m16 = published.load(path, engine="reference")
-    m32 = published.load(path, engine="reference").float()
+    m16 = released.load(path, engine="reference")
+    m32 = released.load(path, engine="reference").float()
     x = _input(300, 96, 0.1, seed=7)
     with torch.no_grad():
         assert m16(x).dtype == torch.float16
@@ -148,17 +148,17 @@ def test_bad_files_raise_user_error(tmp_path):
     del missing["group2.syn_param"]
     torch.save(missing, tmp_path / "missing.pth")
     with pytest.raises(UserError, match="group2.syn_param"):
-        published.load(tmp_path / "missing.pth")
+        released.load(tmp_path / "missing.pth")
     wrong = dict(sd)
     wrong["con3.op.weight"] = torch.zeros(3, 64, dtype=torch.float16)
     torch.save(wrong, tmp_path / "wrong.pth")
     with pytest.raises(UserError, match="con3.op.weight"):
-        published.load(tmp_path / "wrong.pth")
+        released.load(tmp_path / "wrong.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
     with pytest.raises(UserError, match="junk.pth"):
-        published.load(tmp_path / "junk.pth")
+        released.load(tmp_path / "junk.pth")
     torch.save({"format": "something else", "weights": [1, 2]}, tmp_path / "other.pth")
     with pytest.raises(UserError, match="other.pth"):
-        published.load(tmp_path / "other.pth")
+        released.load(tmp_path / "other.pth")
     with pytest.raises(UserError, match="absent.pth"):
-        published.load(tmp_path / "absent.pth")
+        released.load(tmp_path / "absent.pth")

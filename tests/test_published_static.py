@@ -1,4 +1,4 @@
-"""The authors' 30 published tinyRSNN checkpoints through `rsnn-decoding evaluate` (SPEC sections 6, 7)."""
+"""The authors' 30 published tinyRSNN checkpoints through `rsnn-decoding evaluate` (METHOD.md §6, §7)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import torch
 from test_evaluate import cli, hand_count_acs, recorded_spikes
 
-from rsnn_decoding import data, evaluate
+from rsnn_decoding.data import preprocess
+from rsnn_decoding.evaluation import jobs, loading, neurobench
 
 torch.set_num_threads(1)
 
@@ -65,13 +66,13 @@ def test_published_model_full_evaluation(indy_h5: Path, tmp_path: Path) -> None:
     session = short_test_copy(indy_h5, tmp_path / "short.h5", 1500)
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(session), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc) == list(evaluate.EVAL_KEYS)
+    assert list(doc) == list(jobs.EVAL_KEYS)
     assert (doc["footprint"], doc["dense"], doc["macs"]) == (21000, 10368, 0)
-    model, _ = evaluate.load_any(ckpt)
+    model, _ = loading.load_any(ckpt)
     assert model.dtype == torch.float16
-    pre = data.load_preprocessed(session)
+    pre = preprocess.load_preprocessed(session)
     assert len(pre.test_index) == 1500
-    x, _ = evaluate.eval_sequence(pre)
+    x, _ = neurobench.eval_sequence(pre)
     _, spikes = recorded_spikes(model, x.transpose(0, 1))
     assert doc["acs"] == pytest.approx(hand_count_acs(model, x.transpose(0, 1), spikes), rel=1e-12)
     assert doc["activation_sparsity"] == pytest.approx(1 - spikes.double().mean().item(), rel=1e-12)

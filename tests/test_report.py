@@ -10,8 +10,9 @@ import pytest
 import torch
 from test_evaluate import make_session, save_ckpt, small_net, write_session
 
-from rsnn_decoding import evaluate, report
 from rsnn_decoding.errors import UserError
+from rsnn_decoding.evaluation import jobs, neurobench, predictions, ridge
+from rsnn_decoding.reporting import figures, summaries, tables
 
 torch.set_num_threads(1)
 
@@ -53,10 +54,10 @@ def build_summaries(tmp_path: Path) -> dict[str, Path]:
         per_session = {}
         for sid, _ in SESSIONS:
             path = tmp_path / f"results_{model}_{sid}.json"
-            path.write_text(json.dumps(report.summarize_session(files[(model, sid)])))
+            path.write_text(json.dumps(summaries.summarize_session(files[(model, sid)])))
             per_session[sid] = path
         out[model] = tmp_path / f"results_summary_{model}.json"
-        out[model].write_text(json.dumps(report.summarize_model(per_session)))
+        out[model].write_text(json.dumps(summaries.summarize_model(per_session)))
     return out
 
 
@@ -77,21 +78,21 @@ def table_header(path: Path) -> list[str]:
 
 def test_summarize_session_lists_per_seed(tmp_path: Path) -> None:
     files = write_evals(tmp_path)
-    doc = report.summarize_session(files[("tinyRSNN", "indy_20160622_01")])
+    doc = summaries.summarize_session(files[("tinyRSNN", "indy_20160622_01")])
     assert doc["seeds"] == [1, 2]
     assert doc["r2"] == [0.70, 0.72] and doc["acs"] == [300.0, 200.0]
     assert (doc["model"], doc["session"]) == ("tinyRSNN", "indy_20160622_01")
-    ridge = report.summarize_session(files[("ridge", "indy_20160622_01")])
+    ridge = summaries.summarize_session(files[("ridge", "indy_20160622_01")])
     assert ridge["seeds"] == [0] and ridge["activation_sparsity"] == [None]
     mixed = files[("tinyRSNN", "indy_20160622_01")] + files[("tinyRSNN", "loco_20170210_03")]
     with pytest.raises(UserError, match="loco_20170210_03"):
-        report.summarize_session(mixed)
+        summaries.summarize_session(mixed)
     with pytest.raises(UserError, match="repeat"):
-        report.summarize_session(files[("tinyRSNN", "indy_20160622_01")] * 2)
+        summaries.summarize_session(files[("tinyRSNN", "indy_20160622_01")] * 2)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(UserError, match="bad.json"):
-        report.summarize_session([bad])
+        summaries.summarize_session([bad])
 
 
 def test_summarize_model_mean_std_and_average(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_summarize_model_mean_std_and_average(tmp_path: Path) -> None:
 def test_tables_zenodo_exact_numbers(tmp_path: Path) -> None:
     paths = build_summaries(tmp_path)
     t1, t2 = tmp_path / "tables" / "table1_r2.md", tmp_path / "tables" / "table2_compute.md"
-    report.write_tables(paths, SESSIONS, PAPER, "zenodo", [1, 2], t1, t2)
+    tables.write_tables(paths, SESSIONS, PAPER, "zenodo", [1, 2], t1, t2)
     assert table_header(t1) == ["Session", "SNN2 (paper)", "SNN3 (paper)", "tinyRSNN", "tinyRSNN (paper)",
                                 "ridge"]
     assert table_rows(t1) == [
@@ -151,7 +152,7 @@ def test_tables_all_six_sessions_use_published_means(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text(json.dumps(summary))
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    report.write_tables({"bigRSNN": path}, six, PAPER, "zenodo", [1, 2, 3, 4, 5], t1, t2)
+    tables.write_tables({"bigRSNN": path}, six, PAPER, "zenodo", [1, 2, 3, 4, 5], t1, t2)
     rows = table_rows(t1)
     assert rows[1] == ["I2", "0.501", "0.577", "0.500 ± 0.000", "0.585"]
     assert rows[-1] == ["Mean", "0.581", "0.633", "0.500 ± 0.000", "0.698"]
@@ -160,14 +161,14 @@ def test_tables_all_six_sessions_use_published_means(tmp_path: Path) -> None:
 def test_tables_synthetic_sessions_show_dashes(tmp_path: Path) -> None:
     paths = build_summaries(tmp_path)
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    report.write_tables(paths, SESSIONS, PAPER, "synthetic", [1, 2], t1, t2)
+    tables.write_tables(paths, SESSIONS, PAPER, "synthetic", [1, 2], t1, t2)
     rows = table_rows(t1)
     assert rows[0] == ["I1", "–", "–", "0.710 ± 0.010", "–", "0.550 ± 0.000"]
     assert rows[-1] == ["Mean", "–", "–", "0.670 ± 0.020", "–", "0.530 ± 0.000"]
     text = t1.read_text()
     assert "synthetic" in text and "do not apply" in text
     with pytest.raises(UserError, match="sessions"):
-        report.write_tables(paths, SESSIONS[:1], PAPER, "zenodo", [1, 2], t1, t2)
+        tables.write_tables(paths, SESSIONS[:1], PAPER, "zenodo", [1, 2], t1, t2)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -191,7 +192,7 @@ def test_plot_training_curves_and_pruning(tmp_path: Path) -> None:
     bare = tmp_path / "bare.json"  # a bare per-epoch list is accepted too
     bare.write_text(json.dumps(json.loads(histories["pretrain seed1"].read_text())["epochs"]))
     out = tmp_path / "plots" / "curves.png"
-    report.plot_training_curves({**histories, "extra seed1": bare}, out, "tinyRSNN on I1")
+    figures.plot_training_curves({**histories, "extra seed1": bare}, out, "tinyRSNN on I1")
     assert_png(out)
     prunes = []
     for seed in (1, 2):
@@ -202,27 +203,40 @@ def test_plot_training_curves_and_pruning(tmp_path: Path) -> None:
                                     "tolerance": 0.02}))
         prunes.append(path)
     out2 = tmp_path / "plots" / "pruning.png"
-    report.plot_pruning(prunes, out2, "pruning")
+    figures.plot_pruning(prunes, out2, "pruning")
     assert_png(out2)
     with pytest.raises(UserError, match="curves.png|bad"):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"rounds": []}))
-        report.plot_training_curves({"x": bad}, tmp_path / "no.png", "t")
+        figures.plot_training_curves({"x": bad}, tmp_path / "no.png", "t")
     assert not (tmp_path / "no.png").exists()
 
 
 def test_plot_predictions_checkpoint_and_ridge(tmp_path: Path) -> None:
+    """The evaluations write their test predictions; the figure is drawn from those files alone."""
     pre = make_session(n_steps=1500)
     h5 = write_session(tmp_path / "s.h5", pre)
     ckpt = save_ckpt(tmp_path / "seed1.pt", small_net())
-    ridge = tmp_path / "ridge.json"
-    evaluate.fit_ridge_model(h5, ridge)
+    ridge_json = tmp_path / "ridge.json"
+    ridge.fit_ridge_model(h5, ridge_json)
+    net_npz, ridge_npz = tmp_path / "seed1.predictions.npz", tmp_path / "seed0.predictions.npz"
+    jobs.evaluate_to_json("tinyRSNN", ckpt, h5, tmp_path / "seed1.json", seed=1, batch_steps=500,
+                          predictions_out=net_npz)
+    jobs.evaluate_to_json("ridge", ridge_json, h5, tmp_path / "seed0.json", seed=0, predictions_out=ridge_npz)
     steps = 100
-    pred = report.model_predictions(ckpt, pre, steps)
-    x, _ = evaluate.eval_sequence(pre)
+    x, y = neurobench.eval_sequence(pre)
     with torch.no_grad():
-        full = small_net()(x.transpose(0, 1))[0, :steps].numpy()
-    np.testing.assert_allclose(pred, full, atol=1e-6)
+        full = small_net()(x.transpose(0, 1))[0].numpy()
+    saved = predictions.load_predictions(net_npz)
+    assert saved["prediction"].dtype == np.float32 and saved["prediction"].shape == (len(pre.test_index), 2)
+    np.testing.assert_allclose(saved["prediction"][:steps], full[:steps], atol=1e-6)
+    np.testing.assert_array_equal(saved["target"], y.numpy())
+    decoder, _ = ridge.load_ridge(ridge_json)
+    np.testing.assert_array_equal(predictions.load_predictions(ridge_npz)["prediction"],
+                                  decoder.predict(pre.spikes[pre.test_index]).astype(np.float32))
     out = tmp_path / "pred.png"
-    report.plot_predictions(h5, {"tinyRSNN seed1": ckpt, "ridge": ridge}, out, seconds=0.4)
+    figures.plot_predictions({"tinyRSNN seed1": net_npz, "ridge": ridge_npz}, out, seconds=0.4)
     assert_png(out)
+    with pytest.raises(UserError, match="not a predictions file"):
+        figures.plot_predictions({"bad": ridge_json}, tmp_path / "no.png")
+    assert not (tmp_path / "no.png").exists()

@@ -12,18 +12,20 @@ import time
 import pytest
 import torch
 
-from rsnn_decoding import checkpoint, train
-from rsnn_decoding.model import tiny_config
+from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.training import checkpoint, stages
+from rsnn_decoding.training import config as training_config
 
 EPOCHS = 5
 SCRIPT = f"""
 import sys, torch
 torch.set_num_threads(1)
-from rsnn_decoding import fsutil, train
-from rsnn_decoding.model import tiny_config
+from rsnn_decoding import fsutil
+from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.training import config as training_config, stages
 fsutil.setup_logging(None)
-cfg = train.TrainConfig(epochs={EPOCHS}, t_max=7, window=50, offsets=(0, 25), batch_size=64)
-train.pretrain([sys.argv[1]], tiny_config(hidden=16), cfg, 3, sys.argv[2], sys.argv[3], sys.argv[4], device="cpu")
+cfg = training_config.TrainConfig(epochs={EPOCHS}, t_max=7, window=50, offsets=(0, 25), batch_size=64)
+stages.pretrain([sys.argv[1]], tiny_config(hidden=16), cfg, 3, sys.argv[2], sys.argv[3], sys.argv[4], device="cpu")
 """
 
 
@@ -38,8 +40,8 @@ def _launch(h5, out_dir, state) -> subprocess.Popen:
 def test_sigkill_then_restart_equals_uninterrupted(indy_h5, tmp_path) -> None:
     torch.set_num_threads(1)
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
-    cfg = train.TrainConfig(epochs=EPOCHS, t_max=7, window=50, offsets=(0, 25), batch_size=64)
-    train.pretrain([indy_h5], tiny_config(hidden=16), cfg, 3, ref_dir / "m.pt", ref_dir / "m.json",
+    cfg = training_config.TrainConfig(epochs=EPOCHS, t_max=7, window=50, offsets=(0, 25), batch_size=64)
+    stages.pretrain([indy_h5], tiny_config(hidden=16), cfg, 3, ref_dir / "m.pt", ref_dir / "m.json",
                    ref_dir / "state.pt", device="cpu")
 
     state = run_dir / "state" / "m.state.pt"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.io.matlab import matfile_version
 
-from rsnn_decoding import simulate
+from rsnn_decoding.data import simulate
 
 
 def _s(x):
@@ -109,11 +109,13 @@ def test_spikes_outside_the_behaviour_window(indy_mat):
 
 
 def test_tuning_transfers_across_sessions(indy_h5, tmp_path):
-    from rsnn_decoding import baseline, data
+    from rsnn_decoding.data import preprocess
+    from rsnn_decoding.evaluation import ridge
+    from rsnn_decoding.metrics import r2_score
 
     simulate.simulate_to_mat(tmp_path / "indy_s2.mat", "indy", 40.0, 2)
-    data.preprocess_file(tmp_path / "indy_s2.mat", tmp_path / "indy_s2.h5")
-    other = data.load_preprocessed(tmp_path / "indy_s2.h5")
-    dec = baseline.fit_ridge(data.load_preprocessed(indy_h5))
-    r2 = baseline.r2_score(other.velocity, dec.predict(other.spikes))[0]
+    preprocess.preprocess_file(tmp_path / "indy_s2.mat", tmp_path / "indy_s2.h5")
+    other = preprocess.load_preprocessed(tmp_path / "indy_s2.h5")
+    dec = ridge.fit_ridge(preprocess.load_preprocessed(indy_h5))
+    r2 = r2_score(other.velocity, dec.predict(other.spikes))[0]
     assert r2 > 0.25  # the same monkey's tuning, drifted: a decoder from session 1 still works

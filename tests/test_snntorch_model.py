@@ -6,8 +6,9 @@ import pytest
 import snntorch as snn
 import torch
 
-from rsnn_decoding.model import RSNN, big_config, reference_run, tiny_config
-from rsnn_decoding.snntorch_model import SnnTorchRSNN, from_rsnn
+from rsnn_decoding.network.config import big_config, tiny_config
+from rsnn_decoding.network.rsnn import RSNN, reference_run
+from rsnn_decoding.network.snntorch_check import SnnTorchRSNN, from_rsnn
 
 torch.set_num_threads(1)
 

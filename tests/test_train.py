@@ -9,10 +9,12 @@ import math
 import pytest
 import torch
 
-from rsnn_decoding import checkpoint, train
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.model import RSNN, tiny_config
-from rsnn_decoding.train import TrainConfig
+from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.network.rsnn import RSNN
+from rsnn_decoding.training import check, checkpoint, init, loop, stages
+from rsnn_decoding.training import loss as train_loss
+from rsnn_decoding.training.config import TrainConfig
 
 torch.set_num_threads(1)
 
@@ -46,22 +48,22 @@ def test_input_rate_by_hand() -> None:
     x[1, :192, :96] = torch.cat([torch.eye(96), torch.eye(96)])  # 192 spikes in window 1
     x[:, :, 96:] = 1.0  # channels beyond 95 are ignored
     # mean count per window = 144 spikes / 2.0 s / 96 channels = 0.75 Hz
-    assert train.input_rate_hz(x) == pytest.approx(0.75, rel=1e-12)
+    assert init.input_rate_hz(x) == pytest.approx(0.75, rel=1e-12)
 
 
 def test_loco_column_ratio_by_hand() -> None:
     x = torch.zeros(1, 500, 192)
     x[0, :10, :96] = 1.0  # 960 spikes on the first 96 channels
     x[0, :30, 96:] = 1.0  # 2880 on the last 96
-    assert train.loco_column_ratio(x) == pytest.approx(3.0, rel=1e-12)
+    assert init.loco_column_ratio(x) == pytest.approx(3.0, rel=1e-12)
 
 
 def test_epsilon_hat_tiny_kernel_by_hand() -> None:
     tau = 1.0 / math.log(2.0)  # a_m = a_s = 0.5 with dt = 1
     # k = [0, 0.5*0 + 0.5*1, 0.5*0.5 + 0.5*0.5, 0.5*0.5 + 0.5*0.25] = [0, 0.5, 0.5, 0.375]
-    assert train.psp_kernel(1.0, tau, tau, 4) == pytest.approx([0.0, 0.5, 0.5, 0.375], abs=1e-15)
-    assert train.psp_epsilon_hat(1.0, tau, tau, 3) == pytest.approx(0.5, abs=1e-15)
-    assert train.psp_epsilon_hat(1.0, tau, tau, 4) == pytest.approx(0.640625, abs=1e-15)
+    assert init.psp_kernel(1.0, tau, tau, 4) == pytest.approx([0.0, 0.5, 0.5, 0.375], abs=1e-15)
+    assert init.psp_epsilon_hat(1.0, tau, tau, 3) == pytest.approx(0.5, abs=1e-15)
+    assert init.psp_epsilon_hat(1.0, tau, tau, 4) == pytest.approx(0.640625, abs=1e-15)
 
 
 def test_epsilon_hat_paper_taus_closed_form() -> None:
@@ -69,8 +71,8 @@ def test_epsilon_hat_paper_taus_closed_form() -> None:
     am, as_ = math.exp(-dt / tm), math.exp(-dt / ts)
     # k_i = (1 - a_m) (a_m^i - a_s^i) / (a_m - a_s), 50 terms (10 * 20 ms / 4 ms)
     ks = [(1 - am) * (am**i - as_**i) / (am - as_) for i in range(50)]
-    assert len(train.psp_kernel(dt, tm, ts)) == 50
-    assert train.psp_epsilon_hat(dt, tm, ts) == pytest.approx(dt * sum(k * k for k in ks), rel=1e-12)
+    assert len(init.psp_kernel(dt, tm, ts)) == 50
+    assert init.psp_epsilon_hat(dt, tm, ts) == pytest.approx(dt * sum(k * k for k in ks), rel=1e-12)
 
 
 def _rate_windows(n: int, c: int, p_first: float, p_rest: float, seed: int = 0) -> torch.Tensor:
@@ -85,9 +87,9 @@ def test_fluctuation_init_std_matches_formula() -> None:
     x = _rate_windows(20, 96, 0.04, 0.0)
     hidden = 512
     model = RSNN(96, tiny_config(hidden=hidden))
-    info = train.fluctuation_init(model, x, 0.5, 0.9, 0.1, torch.Generator().manual_seed(3))
+    info = init.fluctuation_init(model, x, 0.5, 0.9, 0.1, torch.Generator().manual_seed(3))
     nu = float(x.sum()) / 20 / 2.0 / 96
-    eps_hat = train.psp_epsilon_hat(0.004, 0.02, 0.01)
+    eps_hat = init.psp_epsilon_hat(0.004, 0.02, 0.01)
     assert info["nu_hz"] == pytest.approx(nu, rel=1e-12)
     want_ff = math.sqrt(0.9 * 0.25 / (96 * nu * eps_hat))
     want_rec = math.sqrt(0.1 * 0.25 / (hidden * nu * eps_hat))
@@ -102,7 +104,7 @@ def test_fluctuation_init_std_matches_formula() -> None:
 def test_fluctuation_init_loco_columns_scaled() -> None:
     x = _rate_windows(10, 192, 0.02, 0.08)
     model = RSNN(192, tiny_config(hidden=256))
-    info = train.fluctuation_init(model, x, generator=torch.Generator().manual_seed(0))
+    info = init.fluctuation_init(model, x, generator=torch.Generator().manual_seed(0))
     ratio = float(x[..., 96:].sum()) / float(x[..., :96].sum())
     assert info["loco_ratio"] == pytest.approx(ratio, rel=1e-9)
     w = model.fc_in.weight.detach().double()
@@ -111,7 +113,7 @@ def test_fluctuation_init_loco_columns_scaled() -> None:
 
 def test_fluctuation_init_without_spikes_is_user_error() -> None:
     with pytest.raises(UserError, match="no spikes"):
-        train.fluctuation_init(RSNN(96, tiny_config()), torch.zeros(2, 50, 96))
+        init.fluctuation_init(RSNN(96, tiny_config()), torch.zeros(2, 50, 96))
 
 
 # ----------------------------------------------------------------------------- loss and R2
@@ -121,14 +123,14 @@ def test_loss_parts_by_hand() -> None:
     y = torch.zeros(2, 1, 2)
     target = torch.tensor([[[3.0, 4.0]], [[3.0, 4.0]]])
     counts = torch.tensor([[0.0, 5.0], [30.0, 0.0]])
-    loss, parts = train.loss_fn(y, target, counts, small_cfg())
+    loss, parts = train_loss.loss_fn(y, target, counts, small_cfg())
     # RMSE: sqrt((9 + 16 + 9 + 16) / 4); lower: 100 * mean([1e-6, 0, 0, 1e-6]);
     # upper: 0.01 * mean([relu(2.5 - 10)^2, relu(15 - 10)^2]) = 0.01 * 12.5
     assert parts["rmse"] == pytest.approx(math.sqrt(12.5), rel=1e-6)
     assert parts["lower"] == pytest.approx(5e-5, rel=1e-4)
     assert parts["upper"] == pytest.approx(0.125, rel=1e-6)
     assert float(loss) == pytest.approx(math.sqrt(12.5) + 5e-5 + 0.125, rel=1e-6)
-    _, parts0 = train.loss_fn(y, target, counts, small_cfg(upper_reg_strength=0.0))
+    _, parts0 = train_loss.loss_fn(y, target, counts, small_cfg(upper_reg_strength=0.0))
     assert parts0["upper"] == 0.0
 
 
@@ -137,13 +139,13 @@ def test_batch_r2_by_hand_with_rounding() -> None:
     pred = torch.tensor([[[0.0, 0.6], [0.0, -1.0]], [[0.0, 1.0], [2.0, -1.0]]])
     # x: SSR = 1, mean 0.75, SST = 3 * 0.5625 + 5.0625 = 6.75 -> 0.85185 -> 0.852
     # y: SSR = 0.16, SST = 4 -> 0.96; mean (0.851852 + 0.96) / 2 = 0.905926 -> 0.906
-    assert train.batch_r2(pred, target) == (0.906, 0.852, 0.96)
+    assert train_loss.batch_r2(pred, target) == (0.906, 0.852, 0.96)
 
 
 def test_sequence_r2_of_perfect_and_mean_prediction() -> None:
     t = torch.randn(100, 2)
-    assert train.sequence_r2(t, t) == 1.0
-    assert train.sequence_r2(t.mean(0).expand_as(t), t) == pytest.approx(0.0, abs=1e-12)
+    assert check.sequence_r2(t, t) == 1.0
+    assert check.sequence_r2(t.mean(0).expand_as(t), t) == pytest.approx(0.0, abs=1e-12)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -160,7 +162,7 @@ def _windows(n: int, c: int = 96, t: int = 50, seed: int = 0) -> tuple[torch.Ten
 def _model(seed: int = 0) -> RSNN:
     torch.manual_seed(seed)
     m = RSNN(96, tiny_config(hidden=16))
-    train.fluctuation_init(m, _windows(4)[0])
+    init.fluctuation_init(m, _windows(4)[0])
     return m
 
 
@@ -176,7 +178,7 @@ def test_fit_batches_history_schedule_and_log(caplog: pytest.LogCaptureFixture) 
     model.run = counting_run
     cfg = small_cfg(epochs=3, t_max=4, batch_size=3)
     with caplog.at_level(logging.INFO, logger="rsnn_decoding.train"):
-        hist = train.fit(model, _windows(7), _windows(4, seed=1), cfg, seed=0, device="cpu")
+        hist = loop.fit(model, _windows(7), _windows(4, seed=1), cfg, seed=0, device="cpu")
     # 7 windows in batches of 3 -> 3 updates (last partial batch kept); 4 val windows -> 2 eval batches
     assert [b for tr, b in calls if tr] == [3, 3, 1] * 3
     assert [b for tr, b in calls if not tr] == [3, 1] * 3
@@ -195,7 +197,7 @@ def test_fit_gradient_masks_keep_zeros() -> None:
     with torch.no_grad():
         model.fc_rec.weight.mul_(mask)
     before_in = model.fc_in.weight.detach().clone()
-    train.fit(model, _windows(6), _windows(3), small_cfg(), seed=0, device="cpu",
+    loop.fit(model, _windows(6), _windows(3), small_cfg(), seed=0, device="cpu",
               grad_masks={"fc_rec.weight": mask})
     w = model.fc_rec.weight.detach()
     assert torch.all(w[mask == 0] == 0)
@@ -208,23 +210,23 @@ def test_fit_nonfinite_names_epoch_and_parameter() -> None:
     with torch.no_grad():
         model.fc_in.weight[0, 0] = float("nan")
     with pytest.raises(UserError, match=r"epoch 1.*fc_in\.weight"):
-        train.fit(model, _windows(4), _windows(2), small_cfg(), seed=0, device="cpu")
+        loop.fit(model, _windows(4), _windows(2), small_cfg(), seed=0, device="cpu")
 
 
 def test_fit_nonfinite_target_is_user_error() -> None:
     x, y = _windows(4)
     y[0, 0, 0] = float("inf")
     with pytest.raises(UserError, match="epoch 1.*non-finite"):
-        train.fit(_model(), (x, y), _windows(2), small_cfg(), seed=0, device="cpu")
+        loop.fit(_model(), (x, y), _windows(2), small_cfg(), seed=0, device="cpu")
 
 
 def test_fit_ignores_state_of_a_different_run(tmp_path) -> None:
     state = tmp_path / "state.pt"
-    train.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=0, device="cpu", state_path=state)
-    hist = train.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=1, device="cpu",
+    loop.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=0, device="cpu", state_path=state)
+    hist = loop.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=1, device="cpu",
                      state_path=state)
     assert len(hist) == 2  # seed differs: trained from epoch 1, not resumed
-    done = train.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=1, device="cpu",
+    done = loop.fit(_model(), _windows(4), _windows(2), small_cfg(epochs=2), seed=1, device="cpu",
                      state_path=state)
     assert done == hist  # same run: resumed after the last epoch, nothing retrained
 
@@ -233,7 +235,7 @@ def test_fit_ignores_state_of_a_different_run(tmp_path) -> None:
 
 
 def _pretrain(h5: str, out, seed: int = 1, **kw) -> None:
-    train.pretrain([h5], tiny_config(hidden=16), small_cfg(**kw), seed, out / "pre.pt", out / "pre.json",
+    stages.pretrain([h5], tiny_config(hidden=16), small_cfg(**kw), seed, out / "pre.pt", out / "pre.json",
                    out / "state" / "pre.pt", device="cpu")
 
 
@@ -257,7 +259,7 @@ def test_pretrain_is_deterministic_and_self_describing(indy_h5, tmp_path) -> Non
 def test_finetune_starts_from_pretrained_weights(indy_h5, tmp_path) -> None:
     _pretrain(indy_h5, tmp_path)
     cfg = small_cfg(epochs=1, t_max=200)
-    train.finetune(tmp_path / "pre.pt", indy_h5, cfg, 3, tmp_path / "ft.pt", tmp_path / "ft.json",
+    stages.finetune(tmp_path / "pre.pt", indy_h5, cfg, 3, tmp_path / "ft.pt", tmp_path / "ft.json",
                    tmp_path / "state" / "ft.pt", device="cpu")
     assert not (tmp_path / "state" / "ft.pt").exists()
     pre, _ = checkpoint.load(tmp_path / "pre.pt")
@@ -272,14 +274,14 @@ def test_finetune_starts_from_pretrained_weights(indy_h5, tmp_path) -> None:
 def test_finetune_wrong_channel_count_is_user_error(indy_h5, loco_h5, tmp_path) -> None:
     _pretrain(indy_h5, tmp_path)
     with pytest.raises(UserError, match="input channels"):
-        train.finetune(tmp_path / "pre.pt", loco_h5, small_cfg(), 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+        stages.finetune(tmp_path / "pre.pt", loco_h5, small_cfg(), 1, tmp_path / "ft.pt", tmp_path / "ft.json",
                        tmp_path / "st.pt", device="cpu")
     assert not (tmp_path / "ft.pt").exists()
 
 
 def test_pretrain_mixed_monkeys_is_user_error(indy_h5, loco_h5, tmp_path) -> None:
     with pytest.raises(UserError, match="mixed monkeys"):
-        train.pretrain([indy_h5, loco_h5], tiny_config(hidden=8), small_cfg(), 1, tmp_path / "p.pt",
+        stages.pretrain([indy_h5, loco_h5], tiny_config(hidden=8), small_cfg(), 1, tmp_path / "p.pt",
                        tmp_path / "p.json", tmp_path / "s.pt", device="cpu")
 
 
@@ -290,10 +292,10 @@ def test_too_little_data_is_user_error(indy_h5, tmp_path) -> None:
 
 
 def test_learning_check_reports_test_r2(indy_h5) -> None:
-    res = train.learning_check(indy_h5, "tinyRSNN", epochs=1, seed=1, hidden=16, device="cpu")
-    from rsnn_decoding import data
+    res = check.learning_check(indy_h5, "tinyRSNN", epochs=1, seed=1, hidden=16, device="cpu")
+    from rsnn_decoding.data.preprocess import load_preprocessed
 
-    pre = data.load_preprocessed(indy_h5)
+    pre = load_preprocessed(indy_h5)
     assert res["test_steps"] == len(pre.test_index) and res["hidden"] == 16
     assert math.isfinite(res["test_r2"]) and res["test_r2"] <= 1.0
     assert abs(res["constant_predictor_test_r2"]) < 0.1  # training mean on the test block: about 0
@@ -303,7 +305,7 @@ def test_train_check_cli_parses() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
-    train.register_cli(parser.add_subparsers())
+    check.register_cli(parser.add_subparsers())
     args = parser.parse_args(["train-check", "s.h5", "--model", "bigRSNN", "--hidden", "128", "--epochs", "3"])
     assert (args.session, args.model, args.hidden, args.epochs) == ("s.h5", "bigRSNN", 128, 3)
-    assert args.func is train._train_check_cli
+    assert args.func is check._train_check_cli

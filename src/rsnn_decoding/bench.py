@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsnn_decoding import engine
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.model import RSNN, ModelConfig, big_config, reference_run, tiny_config
-from rsnn_decoding.snntorch_model import from_rsnn
+from rsnn_decoding.network import engine
+from rsnn_decoding.network.config import ModelConfig, big_config, tiny_config
+from rsnn_decoding.network.rsnn import RSNN, reference_run
+from rsnn_decoding.network.snntorch_check import from_rsnn
 
 log = logging.getLogger("rsnn_decoding.bench")
 
@@ -36,9 +37,9 @@ ENGINES = ("ours", "reference", "snntorch")
 
 def _optimizer_class() -> tuple[type, str]:
     """SMORMS3 from optim.py (the package's optimizer)."""
-    from rsnn_decoding.optim import SMORMS3
+    from rsnn_decoding.training.optim import SMORMS3
 
-    return SMORMS3, "rsnn_decoding.optim.SMORMS3"
+    return SMORMS3, "rsnn_decoding.training.optim.SMORMS3"
 
 
 def _inputs(batch: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,7 +52,7 @@ def _inputs(batch: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 def _model(cfg: ModelConfig, x: torch.Tensor, seed: int) -> RSNN:
     """An RSNN with the fluctuation-driven initialisation for inputs x."""
-    from rsnn_decoding.train import fluctuation_init
+    from rsnn_decoding.training.init import fluctuation_init
 
     torch.manual_seed(seed)
     model = RSNN(N_INPUTS, cfg)
@@ -73,7 +74,8 @@ def _median_time(fn: Callable[[], Any], reps: int, warmup: int = 1) -> float:
 
 def _train_step_fn(kind: str, model: RSNN, x: torch.Tensor, target: torch.Tensor) -> tuple[Callable, Callable]:
     """(one training step, spike rate of the last step) for an engine kind."""
-    from rsnn_decoding.train import TrainConfig, loss_fn
+    from rsnn_decoding.training.config import TrainConfig
+    from rsnn_decoding.training.loss import loss_fn
 
     smorms3, _ = _optimizer_class()
     tcfg = TrainConfig.for_model(model.cfg.name, epochs=1, t_max=1)

@@ -11,7 +11,15 @@ from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
 
 # Modules that contribute subcommands through register_cli(subparsers).
-CLI_MODULES = ("simulate", "download", "data", "baseline", "train", "evaluate", "bench")
+CLI_MODULES = (
+    "data.simulate",
+    "data.download",
+    "data.preprocess",
+    "evaluation.ridge",
+    "training.check",
+    "evaluation.jobs",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,9 +13,9 @@ import pandas as pd
 import yaml
 
 from rsnn_decoding.errors import UserError
+from rsnn_decoding.paper import config_defaults
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 TABLE_COLUMNS = ("id", "short_name", "monkey", "channels", "role", "md5", "source", "duration_s", "sim_seed")
 
 
@@ -52,10 +52,20 @@ def _error_key(error: jsonschema.ValidationError) -> tuple[str, str]:
     return ".".join(path) or "<top level>", f"{value!r} is invalid: {error.message}"
 
 
-def validate(instance: dict, schema_name: str, what: str, fix: str) -> dict:
-    """Validate `instance` against a workflow schema (defaults filled in) or raise UserError."""
+def _merge_defaults(instance: dict, defaults: Mapping) -> None:
+    """Insert missing keys of `defaults` into `instance`, recursing into mappings present in both."""
+    for key, value in defaults.items():
+        if key not in instance:
+            instance[key] = copy.deepcopy(value)
+        elif isinstance(instance[key], dict) and isinstance(value, Mapping):
+            _merge_defaults(instance[key], value)
+
+
+def validate(instance: dict, schema_name: str, what: str, fix: str, defaults: Mapping | None = None) -> dict:
+    """Validate `instance` against a schema (`defaults`, then the schema's defaults filled in) or raise UserError."""
     schema = _load_schema(schema_name)
     result = copy.deepcopy(instance)
+    _merge_defaults(result, defaults or {})
     _fill_defaults(result, schema, schema)
     validator = jsonschema.Draft7Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(result))
@@ -73,7 +83,8 @@ def load_config(config: Mapping | str | Path) -> dict:
             raise UserError(f"{path}: configuration file not found; pass an existing --configfile")
         config = yaml.safe_load(path.read_text()) or {}
     return validate(
-        dict(config), "config.schema.yaml", "config key", "fix it in the config file or the --config override"
+        dict(config), "config.schema.yaml", "config key", "fix it in the config file or the --config override",
+        defaults=config_defaults(),
     )
 
 
@@ -154,56 +165,3 @@ def network_options(config: Mapping, model: str) -> dict:
     return dict(config["network"][model])
 
 
-def resolve_device(name: str = "auto") -> Any:
-    """Map a `device` config value (auto | cpu | cuda) to a torch.device."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("config key 'device': cuda requested but no CUDA device is available; use auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise UserError(f"config key 'device': {name!r} is not one of auto, cpu, cuda")
-    return torch.device(name)
-
-
-def set_threads(threads: int) -> None:
-    """Set torch's intra-op thread count (from the rule's `threads`)."""
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        import numba
-
-        numba.set_num_threads(min(max(1, int(threads)), numba.config.NUMBA_NUM_THREADS))
-    except ImportError:  # numba is optional for the torch-only paths
-        pass
-
-
-def model_config_from(name: str, network: Mapping) -> Any:
-    """Build the ModelConfig of a network from its `network.<name>` config section."""
-    from rsnn_decoding.model import ModelConfig
-
-    return ModelConfig(
-        name=name,
-        hidden=int(network["hidden"]),
-        heads=tuple(tuple(float(v) for v in head) for head in network["heads"]),
-        tau_mem_ms=float(network.get("tau_mem_ms", 20.0)),
-        tau_syn_ms=float(network.get("tau_syn_ms", 10.0)),
-        dropout=float(network.get("dropout", 0.3)),
-    )
-
-
-def train_config_from(training: Mapping, stage: Mapping, network: Mapping) -> Any:
-    """Build the TrainConfig of one stage from the `training` section, the stage and the network."""
-    from rsnn_decoding.train import TrainConfig
-
-    return TrainConfig(
-        epochs=int(stage["epochs"]),
-        t_max=int(stage["t_max"]),
-        lr=float(training["lr"]),
-        batch_size=int(training["batch_size"]),
-        window=int(training["window"]),
-        offsets=tuple(int(o) for o in training["offsets"]),
-        upper_reg_strength=float(network["upper_reg_strength"]),
-    )

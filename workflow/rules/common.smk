@@ -125,17 +125,15 @@ def curve_inputs(wildcards):
     return {k: v.replace(".pt", ".history.json") for k, v in files.items()}
 
 
-def prediction_models(wildcards):
-    """Model files shown in the prediction plot of a session (first seed)."""
-    models = {}
-    for model in config["models"]:
-        if model == "ridge":
-            models[model] = f"results/models/ridge/{wildcards.session}.json"
-        else:
-            models[f"{model} seed{SEEDS[0]}"] = trained_checkpoint(
-                model, wildcards.session, SEEDS[0]
-            )
-    return models
+def prediction_files(wildcards):
+    """Test predictions shown in the plot of a session (first seed), as written by evaluate."""
+    return {
+        (model if model == "ridge" else f"{model} seed{seed}"): (
+            f"results/eval/{model}/{wildcards.session}/seed{seed}.predictions.npz"
+        )
+        for model in config["models"]
+        for seed in eval_seeds(model)[:1]
+    }
 
 
 def train_resources(stage):

@@ -19,7 +19,8 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        "results/eval/{model}/{session}/seed{seed}.json",
+        json="results/eval/{model}/{session}/seed{seed}.json",
+        predictions="results/eval/{model}/{session}/seed{seed}.predictions.npz",
     log:
         "results/logs/evaluate/{model}_{session}_seed{seed}.log",
     conda:
@@ -133,8 +134,7 @@ rule plot_pruning:
 
 rule plot_predictions:
     input:
-        data=lambda wc: preprocessed(wc.session),
-        models=lambda wc: list(prediction_models(wc).values()),
+        lambda wc: list(prediction_files(wc).values()),
     output:
         report(
             "results/plots/predictions/{session}.png",
@@ -145,12 +145,8 @@ rule plot_predictions:
         "results/logs/plot_predictions/{session}.log",
     conda:
         ENV
-    threads: 1
-    resources:
-        runtime=config["runtime_min"]["default"],
-        mem_mb=config["mem_mb"]["evaluate"],
     params:
-        labels=lambda wc: list(prediction_models(wc)),
+        labels=lambda wc: list(prediction_files(wc)),
         seconds=config["evaluation"]["plot_seconds"],
     script:
         "../scripts/plot_predictions.py"

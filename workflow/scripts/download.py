@@ -1,6 +1,6 @@
 """Rule download: fetch one session of Zenodo record 583331 with resume and checksums."""
 
-from rsnn_decoding.download import download_session, session_url
+from rsnn_decoding.data.download import download_session, session_url
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
 

@@ -1,9 +1,9 @@
 """Rule evaluate: NeuroBench metrics of one model and seed on a session's test sequence."""
 
-from rsnn_decoding.config import set_threads
 from rsnn_decoding.errors import run_cli
-from rsnn_decoding.evaluate import evaluate_to_json
+from rsnn_decoding.evaluation.jobs import evaluate_to_json
 from rsnn_decoding.fsutil import setup_logging
+from rsnn_decoding.runtime import set_threads
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)
@@ -12,7 +12,8 @@ run_cli(
     snakemake.wildcards.model,
     snakemake.input.model,
     snakemake.input.data,
-    snakemake.output[0],
+    snakemake.output.json,
     seed=int(snakemake.wildcards.seed),
     batch_steps=snakemake.params.batch_steps,
+    predictions_out=snakemake.output.predictions,
 )

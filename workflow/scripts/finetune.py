@@ -1,9 +1,10 @@
 """Rule finetune: train the pretrained network on one challenge session."""
 
-from rsnn_decoding.config import set_threads, train_config_from
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.train import finetune
+from rsnn_decoding.runtime import set_threads
+from rsnn_decoding.training.config import train_config_from
+from rsnn_decoding.training.stages import finetune
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

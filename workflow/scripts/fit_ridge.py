@@ -1,9 +1,9 @@
 """Rule fit_ridge: fit the ridge-regression (Wiener filter) baseline of a session."""
 
-from rsnn_decoding.config import set_threads
 from rsnn_decoding.errors import run_cli
-from rsnn_decoding.evaluate import fit_ridge_model
+from rsnn_decoding.evaluation.ridge import fit_ridge_model
 from rsnn_decoding.fsutil import setup_logging
+from rsnn_decoding.runtime import set_threads
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

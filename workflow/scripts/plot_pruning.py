@@ -2,7 +2,7 @@
 
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.report import plot_pruning
+from rsnn_decoding.reporting.figures import plot_pruning
 
 setup_logging(snakemake.log[0])
 run_cli(

@@ -1,6 +1,6 @@
 """Rule preprocess: bin spikes, compute velocity and the paper's splits (NeuroBench-identical)."""
 
-from rsnn_decoding.data import preprocess_file
+from rsnn_decoding.data.preprocess import preprocess_file
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
 

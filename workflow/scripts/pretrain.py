@@ -1,9 +1,11 @@
 """Rule pretrain: train a network on all pretraining sessions of one monkey."""
 
-from rsnn_decoding.config import model_config_from, set_threads, train_config_from
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.train import pretrain
+from rsnn_decoding.network.config import model_config_from
+from rsnn_decoding.runtime import set_threads
+from rsnn_decoding.training.config import train_config_from
+from rsnn_decoding.training.stages import pretrain
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

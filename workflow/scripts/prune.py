@@ -1,9 +1,10 @@
-"""Rule prune: the iterative magnitude-pruning search of SPEC section 5."""
+"""Rule prune: the iterative magnitude-pruning search of METHOD.md §5."""
 
-from rsnn_decoding.config import set_threads, train_config_from
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.prune import prune
+from rsnn_decoding.runtime import set_threads
+from rsnn_decoding.training.config import train_config_from
+from rsnn_decoding.training.prune import prune
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

@@ -1,8 +1,8 @@
 """Rule simulate_session: write a synthetic session in the Zenodo .mat format."""
 
+from rsnn_decoding.data.simulate import simulate_to_mat
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.simulate import simulate_to_mat
 
 setup_logging(snakemake.log[0])
 run_cli(

@@ -2,7 +2,7 @@
 
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging, write_json
-from rsnn_decoding.report import summarize_model
+from rsnn_decoding.reporting.summaries import summarize_model
 
 setup_logging(snakemake.log[0])
 per_session = dict(zip(snakemake.params.sessions, snakemake.input, strict=True))

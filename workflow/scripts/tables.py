@@ -2,7 +2,7 @@
 
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
-from rsnn_decoding.report import write_tables
+from rsnn_decoding.reporting.tables import write_tables
 
 setup_logging(snakemake.log[0])
 run_cli(

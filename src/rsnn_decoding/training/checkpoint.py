@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .errors import UserError
-from .fsutil import atomic_output
-from .model import RSNN, ModelConfig
+from rsnn_decoding import __version__
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import atomic_output
+from rsnn_decoding.network.config import ModelConfig
+from rsnn_decoding.network.rsnn import RSNN
 
 FORMAT = "rsnn_decoding/checkpoint-1"
 STAGES = ("pretrain", "finetune", "prune", "half")

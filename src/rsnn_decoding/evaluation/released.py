@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .errors import UserError
-from .model import RSNN, tiny_config
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.network.rsnn import RSNN
 
 # stork key -> RSNN parameter name; shapes (H = 64, C inferred from con1.op.weight)
 KEY_MAP = {
@@ -79,4 +80,19 @@ def load(path: str | os.PathLike, engine: str = "fast") -> RSNN:
     model = RSNN(n_inputs, tiny_config(), engine=engine).to(next(iter(dtypes)))
     model.load_state_dict({name: sd[key] for key, name in KEY_MAP.items()})
     model.eval()
+    return model
+
+
+def load_released(
+    path: str | os.PathLike, expect_model: str | None = None, expect_inputs: int | None = None
+) -> RSNN:
+    """A released network of the authors as the project's RSNN, checked against the expected model and inputs."""
+    p = Path(path)
+    model = load(p)
+    if expect_model is not None and model.cfg.name != expect_model:
+        raise UserError(f"{p}: holds a {model.cfg.name} model, expected {expect_model}; "
+                        "check the model name in the rule or command")
+    if expect_inputs is not None and model.n_inputs != expect_inputs:
+        raise UserError(f"{p}: model has {model.n_inputs} input channels but the data has "
+                        f"{expect_inputs}; use a checkpoint of the same monkey")
     return model

@@ -1,4 +1,4 @@
-"""Magnitude pruning search (SPEC section 5, tinyRSNN): resumable per round."""
+"""Magnitude pruning search (METHOD.md §5, tinyRSNN): resumable per round."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import checkpoint
-from .errors import UserError
-from .fsutil import read_json, sha256_file, write_json
-from .model import RSNN
-from .train import TrainConfig, _load_sessions, fit, resolve_device, split_windows
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import read_json, sha256_file, write_json
+from rsnn_decoding.network.rsnn import RSNN
+from rsnn_decoding.runtime import resolve_device
+from rsnn_decoding.training import checkpoint
+from rsnn_decoding.training.config import TrainConfig
+from rsnn_decoding.training.loop import fit
+from rsnn_decoding.training.stages import _load_sessions, split_windows
 
 LOGGER = logging.getLogger("rsnn_decoding.prune")
 
@@ -33,7 +36,7 @@ class RoundResult:
 
 
 def is_rejected(r: float, ref: float, tolerance: float) -> bool:
-    """SPEC 5 rejection rule: r - ref < -|tolerance * ref|."""
+    """METHOD.md §5 rejection rule: r - ref < -|tolerance * ref|."""
     return r - ref < -abs(tolerance * ref)
 
 
@@ -118,7 +121,7 @@ def prune(
     p_max: float = 0.8,
     max_rounds: int | None = None,
 ) -> None:
-    """SPEC 5 pruning search from a fine-tuned checkpoint; per-round results cached in state_dir."""
+    """METHOD.md §5 pruning search from a fine-tuned checkpoint; per-round results cached in state_dir."""
     dev = resolve_device(device)
     (pre,) = _load_sessions([session_h5])
     base, meta = checkpoint.load(finetuned_checkpoint, expect_inputs=int(pre.spikes.shape[1]), engine=engine)

@@ -1,8 +1,8 @@
-"""Zenodo 583331 sessions: reading the .mat, binning, velocity, reach splits, windows, preprocessed .h5.
+"""Preprocessing a Zenodo 583331 session: binning, velocity, reach splits, the preprocessed .h5 (METHOD.md section 2).
 
 Binning, velocity and the reach split reproduce neurobench 2.3.0 ``PrimateReaching`` (bin_width =
 stride = 4 ms, num_steps = 1, biological_delay = 0, spike_sorting = False, train_ratio = 0.5) element
-for element, followed by the paper's train/validation re-split (SPEC section 2).
+for element, followed by the paper's train/validation re-split (METHOD.md §2).
 """
 
 from __future__ import annotations
@@ -18,36 +18,16 @@ import h5py
 import numpy as np
 import torch
 
-from .errors import UserError
-from .fsutil import atomic_output, sha256_file
+from rsnn_decoding.data.mat import RawSession, read_mat
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import atomic_output, sha256_file
 
 LOG = logging.getLogger("rsnn_decoding.data")
 
 DT = 0.004
 CHANNELS = {"indy": 96, "loco": 192}
-REQUIRED = ("t", "cursor_pos", "target_pos", "spikes")
-WINDOW = 500
-OFFSETS = (0, 100, 200, 300, 400)
 VAL_FRACTION = 0.1
 TRAIN_VAL_FRACTION = 0.75
-
-
-@dataclass
-class RawSession:
-    """Contents of a Zenodo .mat needed by the pipeline (h5py orientation, time along the last axis)."""
-
-    t: np.ndarray  # (N,) float64 seconds
-    cursor_pos: np.ndarray  # (2, N)
-    target_pos: np.ndarray  # (2, N)
-    spike_times: list[list[np.ndarray]]  # [channel][unit] -> 1-D float64 times, as NeuroBench sees them
-    n_channels: int
-    empty_cells: int = 0  # cells stored as MATLAB empty placeholders (read as spike times 0, like NeuroBench)
-    path: str = ""
-
-    @property
-    def n_steps(self) -> int:
-        """Number of 4 ms samples N."""
-        return int(self.t.shape[0])
 
 
 @dataclass
@@ -79,102 +59,6 @@ class Binned:
     spikes: np.ndarray  # (N, C) uint8
     n_outside: int  # spike times outside the grid (ignored)
     n_placeholder_outside: int = 0  # of which MATLAB empty-cell placeholders
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def _read_array(f: h5py.File, name: str, path: str) -> np.ndarray:
-    """Read a required numeric variable, naming the file and variable on failure."""
-    if name not in f:
-        raise UserError(f"{path}: variable '{name}' missing; is this a Zenodo 583331 session .mat?")
-    obj = f[name]
-    if not isinstance(obj, h5py.Dataset):
-        raise UserError(f"{path}: variable '{name}' is not an array; is this a Zenodo 583331 session .mat?")
-    try:
-        if np.asarray(obj.attrs.get("MATLAB_empty", 0)).any():
-            return np.zeros((0, 0))
-        return np.asarray(obj[()])
-    except (OSError, ValueError, TypeError) as exc:
-        raise UserError(f"{path}: cannot read variable '{name}' ({exc}); the file looks corrupt") from exc
-
-
-def _read_cell_element(f: h5py.File, ref: h5py.Reference, path: str) -> tuple[np.ndarray, bool]:
-    """Dereference one spikes cell; return its values (raveled float64, as NeuroBench histograms them)."""
-    if not ref:
-        raise UserError(f"{path}: 'spikes' holds a null reference; the file looks corrupt")
-    try:
-        # low-level read: the same values as f[ref][()] at about half the per-cell overhead
-        oid = h5py.h5r.dereference(ref, f.id)
-        if not isinstance(oid, h5py.h5d.DatasetID):
-            raise TypeError("a cell is not an array")
-        values = np.empty(oid.get_space().shape, dtype=oid.dtype)
-        if values.dtype.kind not in "fiub":
-            raise TypeError(f"a cell holds {values.dtype} data, not spike times")
-        if values.size:
-            oid.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: cannot read a 'spikes' cell ({exc}); the file looks corrupt") from exc
-    if values.dtype.kind not in "fiub":
-        raise UserError(f"{path}: a 'spikes' cell holds {values.dtype} data, not spike times; wrong file?")
-    # MATLAB writes an empty cell as a uint64 array of its dimensions (attribute MATLAB_empty); spike
-    # times are doubles, so the dtype identifies the placeholder without reading attributes
-    empty = values.dtype == np.uint64 and values.size == 2
-    return values.ravel().astype(np.float64), empty
-
-
-def read_mat(path: str | os.PathLike) -> RawSession:
-    """Read t, cursor_pos, target_pos and the spike-time cells of a Zenodo .mat (MATLAB v7.3) file."""
-    p = str(path)
-    if not Path(p).is_file():
-        raise UserError(f"{p}: file not found; check the path or run the download/simulate step")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise UserError(
-            f"{p}: not a readable MATLAB v7.3 (HDF5) file ({' '.join(str(exc).split())[:120]}); "
-            "re-download it (truncated or wrong format)"
-        ) from exc
-    with f:
-        t_raw = _read_array(f, "t", p)
-        cursor = _read_array(f, "cursor_pos", p)
-        target = _read_array(f, "target_pos", p)
-        refs = _read_array(f, "spikes", p)
-        t = np.squeeze(t_raw).astype(np.float64)
-        if t.ndim != 1 or t.size < 2:
-            raise UserError(f"{p}: empty session ('t' has {t_raw.size} samples, need >= 2); wrong file?")
-        n = t.shape[0]
-        for name, arr in (("cursor_pos", cursor), ("target_pos", target)):
-            if arr.ndim != 2 or arr.shape[1] != n or arr.shape[0] < 2:
-                raise UserError(
-                    f"{p}: inconsistent shapes: '{name}' is {arr.shape}, expected (2, {n}) like 't'; "
-                    "the file is corrupt or not a Zenodo session"
-                )
-        if target.shape[0] != 2:
-            raise UserError(f"{p}: inconsistent shapes: 'target_pos' is {target.shape}, expected (2, {n})")
-        if refs.ndim != 2 or refs.dtype != object or refs.size == 0:
-            raise UserError(f"{p}: 'spikes' is {refs.shape} {refs.dtype}, expected a (units, channels) cell array")
-        n_units, n_channels = refs.shape
-        spike_times: list[list[np.ndarray]] = []
-        n_empty = 0
-        for c in range(n_channels):
-            units = []
-            for u in range(n_units):
-                values, empty = _read_cell_element(f, refs[u, c], p)
-                n_empty += int(empty)
-                units.append(values)
-            spike_times.append(units)
-    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise UserError(f"{p}: 't' is not strictly increasing and finite; the file is corrupt")
-    return RawSession(
-        path=p,
-        t=t,
-        cursor_pos=np.asarray(cursor, dtype=np.float64),
-        target_pos=np.asarray(target, dtype=np.float64),
-        spike_times=spike_times,
-        n_channels=n_channels,
-        empty_cells=n_empty,
-    )
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -381,60 +265,6 @@ def load_preprocessed(path: str | os.PathLike) -> Preprocessed:
         sha256=sha256_file(p),
         path=p,
     )
-
-
-# ----------------------------------------------------------------------------- windows
-
-
-def window_index(index: np.ndarray, window: int = WINDOW, offsets: tuple[int, ...] | list[int] = OFFSETS) -> np.ndarray:
-    """(n_windows, window) int64: per offset, index[offset:] cut into windows minus the last piece."""
-    index = np.asarray(index, dtype=np.int64)
-    rows = []
-    for off in offsets:
-        series = index[int(off) :]
-        n_win = max((series.shape[0] - 1) // window, 0)  # pieces = ceil(L / window); the last one is dropped
-        if n_win:
-            rows.append(series[: n_win * window].reshape(n_win, window))
-    if not rows:
-        return np.zeros((0, window), dtype=np.int64)
-    return np.concatenate(rows, axis=0)
-
-
-def _split_index(pre: Preprocessed, split: str) -> np.ndarray:
-    """The index array of a split name."""
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"unknown split {split!r}")
-    return getattr(pre, f"{split}_index")
-
-
-def windows(
-    pre: Preprocessed, split: str, window: int = WINDOW, offsets: tuple[int, ...] | list[int] = OFFSETS
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Windows of a split: X (n, window, C) float32 spikes and Y (n, window, 2) float32 velocity."""
-    idx = window_index(_split_index(pre, split), window, offsets)
-    if idx.shape[0] == 0:
-        raise UserError(
-            f"{pre.session}: too little data for one {window * pre.dt:g} s window in the {split} split "
-            f"({_split_index(pre, split).size} steps); use a longer session"
-        )
-    x = torch.from_numpy(pre.spikes[idx].astype(np.float32))
-    y = torch.from_numpy(pre.velocity[idx].astype(np.float32))
-    return x, y
-
-
-def concat_windows(
-    pres: list[Preprocessed], split: str, window: int = WINDOW, offsets: tuple[int, ...] | list[int] = OFFSETS
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Windows of several sessions (each windowed on its own), concatenated in the given order."""
-    if not pres:
-        raise UserError("pretraining: no sessions given; check the pretraining set in the config")
-    channels = {p.n_channels for p in pres}
-    if len(channels) != 1:
-        raise UserError(
-            f"pretraining: sessions have different channel counts {sorted(channels)}; pretrain each monkey separately"
-        )
-    parts = [windows(p, split, window, offsets) for p in pres]
-    return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
 
 
 # ----------------------------------------------------------------------------- CLI

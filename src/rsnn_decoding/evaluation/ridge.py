@@ -1,4 +1,4 @@
-"""Ridge-regression (Wiener filter) decoder on the last `lags` 4 ms bins of every channel.
+"""The ridge baseline: a ridge-regression (Wiener filter) decoder on the last `lags` 4 ms bins of every channel.
 
 Features of step t are the spikes of bins t-lags+1 .. t (oldest first, channel-minor), zeros before the
 start of the sequence. Each split is treated as its own continuous sequence (as the networks see it),
@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .data import Preprocessed, load_preprocessed
-from .errors import UserError
-from .fsutil import write_json
+from rsnn_decoding.data.preprocess import Preprocessed, load_preprocessed
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import read_json, write_json
+from rsnn_decoding.metrics import r2_score
 
 LOG = logging.getLogger("rsnn_decoding.baseline")
 
@@ -86,16 +90,6 @@ def lagged_features(spikes: np.ndarray, lags: int = LAGS) -> np.ndarray:
         if d < n:
             out[d:, j * c : (j + 1) * c] = spikes[: n - d]
     return out
-
-
-def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
-    """(mean, x, y) of the per-dimension R2 = 1 - SSR / SST (SST around the mean of y_true)."""
-    yt = np.asarray(y_true, dtype=np.float64).reshape(-1, 2)
-    yp = np.asarray(y_pred, dtype=np.float64).reshape(-1, 2)
-    ssr = np.sum((yt - yp) ** 2, axis=0)
-    sst = np.sum((yt - yt.mean(axis=0)) ** 2, axis=0)
-    r2 = 1.0 - ssr / sst
-    return float(r2.mean()), float(r2[0]), float(r2[1])
 
 
 def _apply(spikes: np.ndarray, coef: np.ndarray, lags: int, chunk: int = CHUNK) -> np.ndarray:
@@ -205,3 +199,42 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lags", type=int, default=LAGS, help="number of 4 ms bins of history (default 10)")
     p.add_argument("--out", default=None, help="write the fitted model as JSON")
     p.set_defaults(func=_cli_ridge)
+
+
+# ----------------------------------------------------------------------------- workflow: fit, load, evaluate
+
+
+def fit_ridge_model(session_h5: str | os.PathLike, out_json: str | os.PathLike) -> None:
+    """Fit the ridge (Wiener filter) baseline (train, alpha on val); save its JSON atomically."""
+    pre = load_preprocessed(session_h5)
+    decoder = fit_ridge(pre)
+    write_json(out_json, {"session": pre.session, "data_sha256": pre.sha256, **decoder.to_dict()})
+
+
+def load_ridge(path: str | os.PathLike) -> tuple[RidgeDecoder, dict[str, Any]]:
+    """Ridge decoder and its JSON payload; UserError naming the file when unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: ridge model not found; run the ridge fitting step")
+    try:
+        payload = read_json(p)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise UserError(f"{p}: not valid JSON ({reason}); delete it and rerun the ridge fit") from None
+    if not isinstance(payload, dict) or payload.get("model") != "ridge":
+        raise UserError(f"{p}: not a ridge model JSON; delete it and rerun the ridge fit")
+    try:
+        decoder = RidgeDecoder.from_dict(payload)
+    except UserError as exc:
+        raise UserError(f"{p}: {exc}") from None
+    return decoder, payload
+
+
+def ridge_footprint(decoder: RidgeDecoder) -> int:
+    """Bytes of the ridge coefficients (weights and intercept, as stored: float64)."""
+    return int(np.asarray(decoder.coef).nbytes + np.asarray(decoder.intercept).nbytes)
+
+
+def ridge_macs(decoder: RidgeDecoder) -> int:
+    """Multiply-adds per step: one per coefficient (intercept additions are not synaptic operations)."""
+    return int(np.asarray(decoder.coef).size)

@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import __version__
-from .errors import UserError
-from .fsutil import md5_file, sha256_file, write_json
+from rsnn_decoding import __version__
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import md5_file, sha256_file, write_json
 
 LOG = logging.getLogger("rsnn_decoding.download")
 

@@ -1,13 +1,13 @@
 """The same network written with snntorch neuron classes (for the bench and an equivalence test).
 
-snntorch's `RSynaptic` / `Synaptic` differ from SPEC section 3 in three places, so the two
+snntorch's `RSynaptic` / `Synaptic` differ from METHOD.md §3 in three places, so the two
 classes below subclass them and override only the state update:
-- snntorch fires on the NEW membrane; the SPEC fires on the OLD one (s = H(mem - 1) first);
-- snntorch integrates mem_new = beta * mem + syn_new; the SPEC uses the OLD synaptic current
+- snntorch fires on the NEW membrane; METHOD.md fires on the OLD one (s = H(mem - 1) first);
+- snntorch integrates mem_new = beta * mem + syn_new; METHOD.md uses the OLD synaptic current
   scaled by (1 - beta): mem_new = beta * mem + (1 - beta) * syn;
-- the SPEC resets multiplicatively to zero with the detached spike of this step.
+- METHOD.md resets multiplicatively to zero with the detached spike of this step.
 The surrogate is snntorch's `fast_sigmoid(slope=beta)`, i.e. 1 / (beta |mem - 1| + 1)^2 =
-SuperSpike. Connections and delays follow SPEC 3: the input current of step t is
+SuperSpike. Connections and delays follow METHOD.md §3: the input current of step t is
 fc_in(x_{t-1}) + W_rec s_{t-1} (pending from the previous step), the readout gets fc_out(s_{t-1}).
 """
 
@@ -18,11 +18,13 @@ import torch
 from snntorch import surrogate
 from torch import Tensor, nn
 
-from rsnn_decoding.model import RSNN, ModelConfig, decay, head_mean
+from rsnn_decoding.network.config import ModelConfig
+from rsnn_decoding.network.functional import decay, head_mean
+from rsnn_decoding.network.rsnn import RSNN
 
 
 class SpecRSynaptic(snn.RSynaptic):
-    """Recurrent synaptic LIF with the SPEC update (old-membrane spike, (1 - beta) syn, reset to 0)."""
+    """Recurrent synaptic LIF with METHOD.md update (old-membrane spike, (1 - beta) syn, reset to 0)."""
 
     def __init__(self, alpha: Tensor, beta: Tensor, hidden: int, slope: float) -> None:
         """All-to-all bias-free recurrence of size hidden; SuperSpike surrogate of steepness slope."""

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from .errors import UserError
-from .fsutil import atomic_output
+from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import atomic_output
 
 LOG = logging.getLogger("rsnn_decoding.simulate")
 

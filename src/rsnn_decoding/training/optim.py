@@ -1,4 +1,4 @@
-"""SMORMS3 optimizer (Simon Funk 2015) as specified in SPEC section 4."""
+"""SMORMS3 optimizer (Simon Funk 2015) as specified in METHOD.md §4."""
 
 from __future__ import annotations
 

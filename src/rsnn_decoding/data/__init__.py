@@ -1,0 +1,1 @@
+"""Data stage: Zenodo download, .mat reading and writing, synthetic sessions, preprocessing, windows."""

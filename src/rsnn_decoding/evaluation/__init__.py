@@ -1,0 +1,1 @@
+"""Evaluation stage: NeuroBench metrics, the ridge baseline, the authors' released networks, model loading."""

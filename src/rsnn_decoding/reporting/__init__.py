@@ -1,0 +1,1 @@
+"""Reporting stage: summaries over seeds and sessions, the paper's tables, figures."""
