@@ -51,17 +51,17 @@ def learning_check(
     val = split_windows([pre], "val", cfg)
     torch.manual_seed(seed)
     model = RSNN(int(pre.spikes.shape[1]), model_cfg, engine=engine)
-    fluctuation_init(model, train[0], cfg.sigma_u, cfg.ff_scale, cfg.rec_scale)
+    fluctuation_init(model, train, cfg.sigma_u, cfg.ff_scale, cfg.rec_scale)
     t0 = time.perf_counter()
     history = fit(model, train, val, cfg, seed=seed, device=dev)
     test_idx = torch.as_tensor(pre.test_index, dtype=torch.long)
     spikes = torch.as_tensor(pre.spikes)[test_idx]
     target = torch.as_tensor(pre.velocity)[test_idx].float()
     y = predict_sequence(model, spikes, dev)
-    train_mean = train[1].reshape(-1, 2).mean(dim=0)
+    train_mean = train.targets().reshape(-1, 2).mean(dim=0)
     const = sequence_r2(train_mean.expand_as(target), target)
     return {"model": model_name, "hidden": model_cfg.hidden, "epochs": epochs, "seed": seed,
-            "train_windows": int(train[0].shape[0]), "test_steps": int(test_idx.numel()),
+            "train_windows": len(train), "test_steps": int(test_idx.numel()),
             "final_train_r2": history[-1]["train_r2"], "final_val_r2": history[-1]["val_r2"],
             "test_r2": sequence_r2(y, target), "constant_predictor_test_r2": const,
             "seconds": time.perf_counter() - t0}

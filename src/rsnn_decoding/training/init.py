@@ -7,26 +7,33 @@ import math
 import torch
 from torch import Tensor
 
+from rsnn_decoding.data.windows import TensorWindows, WindowSet
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.network.rsnn import RSNN
 
 BASE_CHANNELS = 96  # channels 0..95 define the input rate nu (METHOD.md §3)
 
 
-def input_rate_hz(x: Tensor, dt: float = 0.004, channels: slice = slice(0, BASE_CHANNELS)) -> float:
-    """Mean firing rate (Hz) per channel of the given channels over training windows x (n, T, C)."""
-    if x.dim() != 3 or x.shape[0] == 0:
-        raise ValueError(f"expected non-empty windows (n, T, C), got {tuple(x.shape)}")
-    sel = x[..., channels]
-    n_ch = sel.shape[-1]
+def input_rate_hz(x: Tensor | WindowSet, dt: float = 0.004, channels: slice = slice(0, BASE_CHANNELS)) -> float:
+    """Mean firing rate (Hz) per channel of the given channels over training windows: a WindowSet or x (n, T, C).
+
+    Every step counts once per window that covers it (the windows overlap).
+    """
+    if isinstance(x, Tensor):
+        if x.dim() != 3:
+            raise ValueError(f"expected non-empty windows (n, T, C), got {tuple(x.shape)}")
+        x = TensorWindows(x, x[..., :0])
+    if len(x) == 0:
+        raise ValueError("expected non-empty windows (n, T, C), got none")
+    n_ch = len(range(x.n_channels)[channels])
     if n_ch == 0:
-        raise ValueError(f"no channels selected by {channels} in windows with {x.shape[-1]} channels")
-    total = float(sel.sum(dtype=torch.float64))
-    duration = x.shape[1] * dt
-    return total / x.shape[0] / duration / n_ch
+        raise ValueError(f"no channels selected by {channels} in windows with {x.n_channels} channels")
+    total = float(x.spike_total(channels))
+    duration = x.window * dt
+    return total / len(x) / duration / n_ch
 
 
-def loco_column_ratio(x: Tensor, dt: float = 0.004) -> float:
+def loco_column_ratio(x: Tensor | WindowSet, dt: float = 0.004) -> float:
     """Rate of channels 96..191 divided by the rate of channels 0..95 (Loco input scaling)."""
     base = input_rate_hz(x, dt, slice(0, BASE_CHANNELS))
     extra = input_rate_hz(x, dt, slice(BASE_CHANNELS, None))
@@ -64,7 +71,7 @@ def init_sigmas(
 
 def fluctuation_init(
     model: RSNN,
-    x: Tensor,
+    x: Tensor | WindowSet,
     sigma_u: float = 0.5,
     ff_scale: float = 0.9,
     rec_scale: float = 0.1,

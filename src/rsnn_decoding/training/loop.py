@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rsnn_decoding.data.windows import TensorWindows, WindowSet, as_windows
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.fsutil import atomic_output
 from rsnn_decoding.network.rsnn import RSNN
@@ -22,7 +23,8 @@ from rsnn_decoding.training.loss import batch_r2, loss_fn
 from rsnn_decoding.training.optim import SMORMS3
 
 LOGGER = logging.getLogger("rsnn_decoding.train")
-STATE_FORMAT = "rsnn_decoding/train-state-1"
+Windows = WindowSet | TensorWindows
+STATE_FORMAT = "rsnn_decoding/train-state-2"  # 2: keyed by the spike arrays and window index
 
 
 # ----------------------------------------------------------------------------- epoch state
@@ -45,14 +47,14 @@ def _tensor_digest(t: Tensor) -> str:
 
 
 def _state_key(
-    model: RSNN, cfg: TrainConfig, seed: int, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
+    model: RSNN, cfg: TrainConfig, seed: int, train: Windows, val: Windows,
     masks: dict[str, Tensor] | None, device: torch.device,
 ) -> str:
     """Fingerprint of everything that determines a run: resumption only from a matching state."""
     parts = [
         STATE_FORMAT, repr(sorted(cfg.to_dict().items())), str(int(seed)), device.type,
         repr(sorted(model.cfg.to_dict().items())), model.engine, _model_digest(model),
-        _tensor_digest(train[0]), _tensor_digest(train[1]), _tensor_digest(val[0]), _tensor_digest(val[1]),
+        train.digest(), val.digest(),
     ]
     for name in sorted(masks or {}):
         parts.append(name + _tensor_digest(masks[name]))
@@ -115,20 +117,20 @@ def _batches(n: int, size: int, order: Tensor | None = None) -> list[Tensor]:
 
 
 def _train_epoch(
-    model: RSNN, opt: SMORMS3, train: tuple[Tensor, Tensor], cfg: TrainConfig, gen: torch.Generator,
+    model: RSNN, opt: SMORMS3, train: Windows, cfg: TrainConfig, gen: torch.Generator,
     masks: dict[str, Tensor], device: torch.device, epoch: int,
 ) -> dict[str, float]:
     """One shuffled pass with updates; returns means over minibatches."""
-    x_all, y_all = train
     model.train()
     params = dict(model.named_parameters())
-    order = torch.randperm(x_all.shape[0], generator=gen)
+    order = torch.randperm(len(train), generator=gen)
     sums: dict[str, float] = {}
-    batches = _batches(x_all.shape[0], cfg.batch_size, order)
+    batches = _batches(len(train), cfg.batch_size, order)
     dt = model.cfg.dt_ms / 1000.0
     for idx in batches:
-        xb = x_all[idx].to(device=device, dtype=model.dtype)
-        yb = y_all[idx].to(device=device, dtype=model.dtype)
+        xb, yb = train.gather(idx)
+        xb = xb.to(device=device, dtype=model.dtype)
+        yb = yb.to(device=device, dtype=model.dtype)
         out = model.run(xb)
         loss, parts = loss_fn(out.y, yb, out.spike_counts, cfg)
         loss_value = float(loss.detach())
@@ -156,16 +158,17 @@ def _train_epoch(
 
 @torch.no_grad()
 def evaluate_windows(
-    model: RSNN, data: tuple[Tensor, Tensor], cfg: TrainConfig, device: torch.device
+    model: RSNN, data: Windows | tuple[Tensor, Tensor], cfg: TrainConfig, device: torch.device
 ) -> dict[str, float]:
     """Unshuffled pass in eval mode: mean minibatch loss and R2 (x, y, mean)."""
-    x_all, y_all = data
+    data = as_windows(data)
     model.eval()
     sums: dict[str, float] = {}
-    batches = _batches(x_all.shape[0], cfg.batch_size)
+    batches = _batches(len(data), cfg.batch_size)
     for idx in batches:
-        xb = x_all[idx].to(device=device, dtype=model.dtype)
-        yb = y_all[idx].to(device=device, dtype=model.dtype)
+        xb, yb = data.gather(idx)
+        xb = xb.to(device=device, dtype=model.dtype)
+        yb = yb.to(device=device, dtype=model.dtype)
         out = model.run(xb)
         loss, _ = loss_fn(out.y, yb, out.spike_counts, cfg)
         r2, r2x, r2y = batch_r2(out.y, yb)
@@ -176,8 +179,8 @@ def evaluate_windows(
 
 def fit(
     model: RSNN,
-    train: tuple[Tensor, Tensor],
-    val: tuple[Tensor, Tensor],
+    train: Windows | tuple[Tensor, Tensor],
+    val: Windows | tuple[Tensor, Tensor],
     cfg: TrainConfig,
     *,
     seed: int,
@@ -194,9 +197,10 @@ def fit(
     """
     log = log or LOGGER
     device = resolve_device(device)
-    if train[0].shape[0] == 0 or val[0].shape[0] == 0:
+    train, val = as_windows(train), as_windows(val)
+    if len(train) == 0 or len(val) == 0:
         raise UserError(
-            f"training data: {train[0].shape[0]} training and {val[0].shape[0]} validation windows; "
+            f"training data: {len(train)} training and {len(val)} validation windows; "
             f"each split needs at least one {cfg.window}-step window (use a longer session)"
         )
     model.to(device)

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from rsnn_decoding.data.preprocess import load_preprocessed
-from rsnn_decoding.data.windows import windows
+from rsnn_decoding.data.windows import WindowSet, window_set
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.fsutil import write_json
 from rsnn_decoding.network.config import ModelConfig
@@ -29,18 +28,9 @@ def _load_sessions(paths: list[str | os.PathLike]) -> list[Any]:
     return [load_preprocessed(p) for p in paths]
 
 
-def split_windows(pres: list[Any], split: str, cfg: TrainConfig) -> tuple[Tensor, Tensor]:
-    """Windows of a split over sessions concatenated in order; X kept as uint8 (spikes are binary)."""
-    xs, ys = [], []
-    for pre in pres:
-        x, y = windows(pre, split, window=cfg.window, offsets=cfg.offsets)
-        xs.append(x.to(torch.uint8))
-        ys.append(y)
-    c = {x.shape[-1] for x in xs}
-    if len(c) != 1:
-        raise UserError(f"sessions {[p.session for p in pres]}: different channel counts {sorted(c)}; "
-                        "pretrain each monkey separately")
-    return torch.cat(xs), torch.cat(ys)
+def split_windows(pres: list[Any], split: str, cfg: TrainConfig) -> WindowSet:
+    """Windows of a split over sessions in order, gathered at batch time from the sessions' spike arrays."""
+    return window_set(pres, split, window=cfg.window, offsets=cfg.offsets)
 
 
 def _check_same_monkey(pres: list[Any]) -> tuple[str, int]:
@@ -88,13 +78,13 @@ def pretrain(
     monkey, n_inputs = _check_same_monkey(pres)
     train = split_windows(pres, "train", train_cfg)
     val = split_windows(pres, "val", train_cfg)
-    if train[0].shape[0] == 0:
+    if len(train) == 0:
         raise UserError(f"{session_h5s[0]}: no {train_cfg.window}-step training windows; use longer sessions")
     torch.manual_seed(int(seed))
     model = RSNN(n_inputs, model_cfg, engine=engine)
-    init = fluctuation_init(model, train[0], train_cfg.sigma_u, train_cfg.ff_scale, train_cfg.rec_scale)
+    init = fluctuation_init(model, train, train_cfg.sigma_u, train_cfg.ff_scale, train_cfg.rec_scale)
     LOGGER.info("pretrain %s %s seed %d: %d sessions, %d train / %d val windows, nu %.2f Hz, device %s",
-                model_cfg.name, monkey, seed, len(pres), train[0].shape[0], val[0].shape[0],
+                model_cfg.name, monkey, seed, len(pres), len(train), len(val),
                 init["nu_hz"], dev)
     history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path)
     model.cpu()
@@ -128,7 +118,7 @@ def finetune(
     val = split_windows([pre], "val", train_cfg)
     torch.manual_seed(int(seed))
     LOGGER.info("finetune %s on %s seed %d: %d train / %d val windows, device %s",
-                model.cfg.name, pre.session, seed, train[0].shape[0], val[0].shape[0], dev)
+                model.cfg.name, pre.session, seed, len(train), len(val), dev)
     history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path)
     model.cpu()
     extra = {"pretrained": str(pretrained_checkpoint), "pretrained_sessions": meta.get("sessions", []),
