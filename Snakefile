@@ -21,6 +21,8 @@ localrules:
     summarize,
     summarize_model,
     tables,
+    fetch_published,
+    published_check,
     plot_curves,
     plot_pruning,
     plot_predictions,

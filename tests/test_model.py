@@ -25,7 +25,7 @@ from rsnn_decoding.network.maskhash import hash_keep, hash_keep_torch, mask_stre
 from rsnn_decoding.network.rsnn import RSNN, SpikeFn, reference_run
 
 torch.set_num_threads(1)
-HAS_ENGINE = importlib.util.find_spec("rsnn_decoding.engine") is not None
+HAS_ENGINE = importlib.util.find_spec("rsnn_decoding.network.engine") is not None
 
 
 def t64(*values: float) -> torch.Tensor:

@@ -1,9 +1,15 @@
-"""The authors' 30 published tinyRSNN checkpoints through `rsnn-decoding evaluate` (METHOD.md §6, §7)."""
+"""The authors' released tinyRSNN checkpoints through `rsnn-decoding evaluate` (METHOD.md §6, §7).
+
+The fixtures are the released files of indy01 and loco01 (tests/fixtures/published, MIT). The
+opt-in test marked `shared_models` (`pytest -m shared_models`) checks all 30 released files in
+../shared/published_models, outside the repository.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -14,11 +20,13 @@ from test_evaluate import cli, hand_count_acs, recorded_spikes
 
 from rsnn_decoding.data import preprocess
 from rsnn_decoding.evaluation import jobs, loading, neurobench
+from rsnn_decoding.reporting.published_check import authors_results
 
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = REPO.parent / "shared" / "published_models"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "published"
+SHARED = REPO.parent / "shared" / "published_models"
 # folder -> (footprint in bytes, mean connection sparsity over the 5 seeds, rounded to 2 decimals)
 EXPECTED = {
     "indy01": (21000, 0.47),
@@ -29,17 +37,19 @@ EXPECTED = {
     "loco03": (33288, 0.45),
 }
 
-pytestmark = pytest.mark.skipif(not PUBLISHED.is_dir(), reason=f"{PUBLISHED} absent")
+
+SESSION_OF = {"indy01": "indy_20160622_01", "indy02": "indy_20160630_01", "indy03": "indy_20170131_02",
+              "loco01": "loco_20170210_03", "loco02": "loco_20170215_02", "loco03": "loco_20170301_05"}
 
 
-@pytest.mark.parametrize("folder", sorted(EXPECTED))
-def test_published_static_numbers(folder: str, tmp_path: Path) -> None:
-    footprint, mean_sparsity = EXPECTED[folder]
-    files = sorted((PUBLISHED / folder).glob("tinyRSNN-*.pth"))
+def check_folder(folder: Path, tmp_path: Path) -> None:
+    """Static numbers of the five released tinyRSNN files of one session folder (also against the authors')."""
+    footprint, mean_sparsity = EXPECTED[folder.name]
+    files = sorted(folder.glob("tinyRSNN-*.pth"))
     assert len(files) == 5
     sparsities = []
     for path in files:
-        out = tmp_path / f"{path.stem}.json"
+        out = tmp_path / f"{folder.name}_{path.stem}.json"
         assert cli(["evaluate", "--checkpoint", str(path), "--static-only", "--out", str(out)]) == 0
         doc = json.loads(out.read_text())
         assert doc["footprint"] == footprint
@@ -47,6 +57,23 @@ def test_published_static_numbers(folder: str, tmp_path: Path) -> None:
         assert doc["model"] == "tinyRSNN" and doc["seed"] == int(path.stem.split("-")[1])
         sparsities.append(doc["connection_sparsity"])
     assert round(float(np.mean(sparsities)), 2) == mean_sparsity
+    authors = authors_results(REPO / "resources/published/authors_results", "tinyRSNN_published",
+                              SESSION_OF[folder.name])
+    assert Counter(sparsities) == Counter(authors["connection_sparsity"])  # exactly, as multisets
+    assert authors["footprint"] == [footprint] * 5
+
+
+@pytest.mark.parametrize("folder", ["indy01", "loco01"])
+def test_published_static_numbers(folder: str, tmp_path: Path) -> None:
+    check_folder(FIXTURES / folder, tmp_path)
+
+
+@pytest.mark.shared_models
+@pytest.mark.parametrize("folder", sorted(EXPECTED))
+def test_all_released_tinyrsnn_files_in_shared(folder: str, tmp_path: Path) -> None:
+    if not (SHARED / folder).is_dir():
+        pytest.fail(f"{SHARED / folder} absent: this opt-in test needs ../shared/published_models")
+    check_folder(SHARED / folder, tmp_path)
 
 
 def short_test_copy(src: Path, dst: Path, steps: int) -> Path:
@@ -61,7 +88,7 @@ def short_test_copy(src: Path, dst: Path, steps: int) -> Path:
 
 @pytest.mark.slow
 def test_published_model_full_evaluation(indy_h5: Path, tmp_path: Path) -> None:
-    ckpt = PUBLISHED / "indy01" / "tinyRSNN-1.pth"
+    ckpt = FIXTURES / "indy01" / "tinyRSNN-1.pth"
     out = tmp_path / "eval.json"
     session = short_test_copy(indy_h5, tmp_path / "short.h5", 1500)
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(session), "--out", str(out)]) == 0

@@ -19,6 +19,7 @@ CLI_MODULES = (
     "training.check",
     "evaluation.jobs",
     "bench",
+    "bench_memory",
 )
 
 

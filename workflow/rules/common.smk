@@ -16,27 +16,42 @@ from rsnn_decoding.config import (
     selected_sessions,
 )
 from rsnn_decoding.errors import UserError, one_line
+from rsnn_decoding.models import (
+    RELEASED_SEEDS,
+    architecture,
+    model_kind,
+    models_of_kind,
+    wildcard_pattern,
+)
+from rsnn_decoding.evaluation.released_fetch import check_released_sessions
 
 try:
     _valid = load_config(config)
     SESSION_TABLE = load_sessions(_valid["sessions_table"])
     SESSIONS = selected_sessions(_valid, SESSION_TABLE)
+    RELEASED = models_of_kind(_valid["models"], "released")
+    check_released_sessions(_valid, RELEASED, SESSIONS)
 except UserError as _exc:
     sys.stderr.write(f"error: {one_line(str(_exc))}\n")
     sys.exit(1)
 config.update(_valid)
 
-NETWORKS = [m for m in config["models"] if m != "ridge"]
+NETWORKS = models_of_kind(config["models"], "trained")  # trained here (not released)
 SEEDS = [int(s) for s in config["seeds"]]
 MONKEYS = sorted(set(SESSION_TABLE.loc[SESSIONS, "monkey"]))
 ENV = "../../envs/rsnn-decoding.yaml"
+if RELEASED and SEEDS != list(RELEASED_SEEDS):
+    logger.info(
+        f"released networks ({', '.join(RELEASED)}) are evaluated on seeds "
+        f"{', '.join(map(str, RELEASED_SEEDS))} (the released ones), whatever `seeds` says"
+    )
 
 
 wildcard_constraints:
     session="|".join(SESSION_TABLE.index),
     monkey="indy|loco",
-    model="tinyRSNN|bigRSNN|ridge",
-    network="tinyRSNN|bigRSNN",
+    model=wildcard_pattern(),
+    network=wildcard_pattern(("trained",)),
     seed=r"\d+",
 
 
@@ -90,8 +105,23 @@ def half_input(wildcards):
 
 
 def eval_seeds(model):
-    """Seeds evaluated for a model (ridge is deterministic: seed 0 only)."""
-    return [0] if model == "ridge" else SEEDS
+    """Seeds evaluated for a model (ridge: seed 0 only; released networks: the released seeds)."""
+    kind = model_kind(model)
+    if kind == "ridge":
+        return [0]
+    return list(RELEASED_SEEDS) if kind == "released" else SEEDS
+
+
+def released_checkpoint(model, session, seed):
+    """Where fetch_published puts a released checkpoint."""
+    return f"resources/published/{architecture(model)}/{session}/seed{seed}.pth"
+
+
+def network_checkpoint(model, session, seed):
+    """The checkpoint evaluated for a network id: trained here or released."""
+    if model_kind(model) == "released":
+        return released_checkpoint(model, session, seed)
+    return trained_checkpoint(model, session, seed)
 
 
 def evaluate_inputs(wildcards):
@@ -99,7 +129,7 @@ def evaluate_inputs(wildcards):
     if wildcards.model == "ridge":
         model = f"results/models/ridge/{wildcards.session}.json"
     else:
-        model = trained_checkpoint(wildcards.model, wildcards.session, wildcards.seed)
+        model = network_checkpoint(wildcards.model, wildcards.session, wildcards.seed)
     return {"model": model, "data": preprocessed(wildcards.session)}
 
 
@@ -152,9 +182,40 @@ def all_targets():
         targets += [f"results/results_{model}_{s}.json" for s in SESSIONS]
         targets.append(f"results/results_summary_{model}.json")
     targets += ["results/tables/table1_r2.md", "results/tables/table2_compute.md"]
+    if RELEASED:
+        targets.append("results/tables/published_check.md")
     for network in NETWORKS:
         targets += [f"results/plots/curves/{network}_{s}.png" for s in SESSIONS]
         if config["network"][network]["prune"]:
             targets += [f"results/plots/pruning/{network}_{s}.png" for s in SESSIONS]
     targets += [f"results/plots/predictions/{s}.png" for s in SESSIONS]
     return targets
+
+
+def released_evals():
+    """Per-seed evaluations of the released networks: {model: {session: [json, ...]}}."""
+    return {
+        model: {
+            s: [
+                f"results/eval/{model}/{s}/seed{seed}.json"
+                for seed in eval_seeds(model)
+            ]
+            for s in SESSIONS
+        }
+        for model in RELEASED
+    }
+
+
+def zenodo_records():
+    """Download checksum records of the selected Zenodo sessions: {session: path}."""
+    return {
+        s: f"resources/zenodo/{s}.checksums.json"
+        for s in SESSIONS
+        if session_row(s)["source"] == "zenodo"
+    }
+
+
+def check_inputs(wildcards):
+    """Everything published_check reads: released evaluations and download records."""
+    evals = [p for per in released_evals().values() for ps in per.values() for p in ps]
+    return evals + list(zenodo_records().values())

@@ -57,3 +57,27 @@ rule preprocess:
         channels=lambda wc: int(session_row(wc.session)["channels"]),
     script:
         "../scripts/preprocess.py"
+
+
+rule fetch_published:
+    input:
+        manifest=config["published"]["manifest"],
+    output:
+        "resources/published/{model}/{session}/seed{seed}.pth",
+    log:
+        "results/logs/fetch_published/{model}_{session}_seed{seed}.log",
+    wildcard_constraints:
+        model="tinyRSNN|bigRSNN",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=config["runtime_min"]["default"],
+        mem_mb=config["mem_mb"]["default"],
+    params:
+        base_url=config["published"]["base_url"],
+        retries=config["zenodo"]["retries"],
+        backoff_s=config["zenodo"]["backoff_s"],
+        timeout_s=config["zenodo"]["timeout_s"],
+    script:
+        "../scripts/fetch_published.py"

@@ -150,3 +150,26 @@ rule plot_predictions:
         seconds=config["evaluation"]["plot_seconds"],
     script:
         "../scripts/plot_predictions.py"
+
+
+rule published_check:
+    input:
+        check_inputs,
+    output:
+        report(
+            "results/tables/published_check.md",
+            caption="../report/published_check.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/published_check/published_check.log",
+    conda:
+        ENV
+    params:
+        evals=lambda wc: released_evals(),
+        records=lambda wc: zenodo_records(),
+        md5=lambda wc: {s: session_row(s)["md5"] for s in SESSIONS},
+        short_names=lambda wc: {s: session_row(s)["short_name"] for s in SESSIONS},
+        authors_results=config["published"]["authors_results"],
+    script:
+        "../scripts/published_check.py"

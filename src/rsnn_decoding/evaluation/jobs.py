@@ -28,6 +28,7 @@ from rsnn_decoding.evaluation.predictions import save_predictions
 from rsnn_decoding.evaluation.ridge import load_ridge, ridge_footprint, ridge_macs
 from rsnn_decoding.fsutil import atomic_output, sha256_file, write_json
 from rsnn_decoding.metrics import r2_per_output
+from rsnn_decoding.models import architecture
 
 EVAL_KEYS = (
     "r2", "r2_x", "r2_y", "footprint", "connection_sparsity", "activation_sparsity",
@@ -112,7 +113,8 @@ def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5:
                      out_json: str | os.PathLike, seed: int | None = None,
                      batch_steps: int = BATCH_STEPS, predictions_out: str | os.PathLike | None = None) -> None:
     """Workflow entry: evaluate a model file (network or ridge) and write the eval JSON (and predictions)."""
-    loaded = load_model_file(model_path, None if model_name == "ridge" else model_name)
+    network = None if model_name == "ridge" else architecture(model_name)
+    loaded = load_model_file(model_path, network)
     if (loaded.kind == "ridge") != (model_name == "ridge"):
         raise UserError(f"{model_path}: a {loaded.kind} model file, but the model is {model_name}; "
                         "check the model name in the rule or command")
@@ -123,8 +125,10 @@ def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5:
         if seed is not None and held is not None and int(held) != int(seed):
             raise UserError(f"{model_path}: holds seed {held}, expected seed {seed}; "
                             "rerun the stage that writes it")
-        result = evaluate_checkpoint(model_path, session_h5, batch_steps=batch_steps, expect_model=model_name,
+        result = evaluate_checkpoint(model_path, session_h5, batch_steps=batch_steps, expect_model=network,
                                      predictions_out=predictions_out)
+        result["model"] = model_name  # the configured id (e.g. tinyRSNN_published)
+        result.setdefault("device", "cpu")  # evaluate_checkpoint loads and runs the network on the CPU
         if result["seed"] is None:
             result["seed"] = seed
     write_json(out_json, result)

@@ -55,8 +55,8 @@ def load_model_file(path: str | os.PathLike, expect_model: str | None = None,
         model, meta = checkpoint.load(p, expect_model=expect_model, expect_inputs=expect_inputs)
         return LoadedModel("trained", model, meta)
     if not (isinstance(payload, dict) and all(k in payload for k in released.KEY_MAP)):
-        raise UserError(f"{p}: neither an rsnn_decoding checkpoint nor a published tinyRSNN state dict; "
-                        "pass a checkpoint written by this pipeline or a tinyRSNN-<seed>.pth file")
+        raise UserError(f"{p}: neither an rsnn_decoding checkpoint nor a released tinyRSNN/bigRSNN state dict; "
+                        "pass a checkpoint written by this pipeline or a released <model>-<seed>.pth file")
     model = released.load_released(p, expect_model, expect_inputs)
     match = re.search(r"-(\d+)\.pth?$", p.name)
     meta = {"model": model.cfg.name, "seed": int(match.group(1)) if match else None,

@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.fsutil import atomic_output
+from rsnn_decoding.models import display_name
 from rsnn_decoding.reporting.summaries import _read
 
 log = logging.getLogger("rsnn_decoding.report")
@@ -103,6 +104,11 @@ def _source_lines(source: str, seeds: Sequence[int], models: Sequence[str], tabl
     if "ridge" in models:
         lines.append("ridge: deterministic (one fit per session, std 0); activation sparsity does not "
                      "apply (–).")
+    released = [display_name(m) for m in models if display_name(m) != m]
+    if released:
+        lines.append(f"{', '.join(released)}: the authors' released networks (their seeds 1-5, not retrained "
+                     "here), evaluated by this run; results/tables/published_check.md checks them against "
+                     "the authors' own numbers.")
     if "synthetic" in kinds and table == 1:
         lines.append("The paper's R2 figures (SNN2, SNN3, published networks) were measured on the Zenodo "
                      "sessions; for synthetic sessions they do not apply and are shown as –.")
@@ -119,7 +125,7 @@ def table1_rows(summaries: dict[str, dict[str, Any]], sessions: Sequence[tuple[s
     paper_models = [m for m in summaries if m in paper["r2"]]
     header = ["Session", "SNN2 (paper)", "SNN3 (paper)"]
     for model in summaries:
-        header.append(model)
+        header.append(display_name(model))
         if model in paper_models:
             header.append(f"{model} (paper)")
     rows = []
@@ -158,8 +164,8 @@ def table2_rows(summaries: dict[str, dict[str, Any]], sessions: Sequence[tuple[s
     rows = []
     for model, doc in summaries.items():
         for sid, short in sessions:
-            rows.append([model, short] + [_fmt_ms(doc[sid][k], f) for k, _, f in COMPUTE_COLUMNS])
-        rows.append([model, "Mean"] + [_fmt_ms(doc["average"][k], f) for k, _, f in COMPUTE_COLUMNS])
+            rows.append([display_name(model), short] + [_fmt_ms(doc[sid][k], f) for k, _, f in COMPUTE_COLUMNS])
+        rows.append([display_name(model), "Mean"] + [_fmt_ms(doc["average"][k], f) for k, _, f in COMPUTE_COLUMNS])
     for name in BASELINES:
         figures = paper["compute"].get(name)
         if not isinstance(figures, dict):
