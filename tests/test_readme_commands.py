@@ -66,4 +66,5 @@ def test_the_readme_has_the_documented_commands():
     assert ("snakemake", "-n", *DEMO, "--config", "seeds=[1,2]") in argvs
     assert ("snakemake", "-n", "--config", "seeds=[1,2]") in argvs
     assert any("--report" in a for a in argvs) and any("profiles/slurm" in a for a in argvs)
+    assert any("--unlock" in a for a in argvs)
     assert all(a[0] == "snakemake" for a in argvs) and len(argvs) >= 15
