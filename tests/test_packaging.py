@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -115,3 +116,27 @@ def test_pip_keeps_the_installed_lock(target):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     would = [line for line in result.stdout.splitlines() if line.startswith("Would install")]
     assert len(would) == 1 and re.fullmatch(r"Would install rsnn-decoding-[0-9.]+", would[0]), would
+
+
+def test_env_files_name_the_test_that_checks_them():
+    for env in sorted((ROOT / "envs").glob("*.yaml")):
+        refs = re.findall(r"(tests/[\w/]+\.py)::(\w+)", env.read_text())
+        assert refs, f"{env.name}: no tests/FILE.py::TEST reference in its comment"
+        for path, name in refs:
+            source = ROOT / path
+            assert source.is_file(), f"{env.name} names {path}, which does not exist"
+            assert re.search(rf"^def {name}\(", source.read_text(), re.M), f"{env.name}: {path} has no {name}"
+
+
+def test_readme_gpu_paragraph_installs_the_locked_torch_build_then_the_project():
+    text = (ROOT / "README.md").read_text()
+    gpu = text.split("\n## GPU\n", 1)[1].split("\n## ", 1)[0]
+    torch_line = re.search(r"pip install torch==(\S+) --index-url https://download\.pytorch\.org/whl/cu\d+", gpu)
+    assert torch_line, "no CUDA torch install line in the GPU section"
+    version = Version(torch_line.group(1))
+    assert version == lock()["torch"]
+    torch_req = next(Requirement(d) for d in PROJECT["dependencies"] if Requirement(d).name == "torch")
+    assert torch_req.specifier.contains(f"{version}+cu128")
+    assert gpu.index("pip install torch") < gpu.index("pip install -e ")  # torch first, then the project
+    assert "--no-deps" not in gpu and "device: auto" in gpu
+    assert yaml.safe_load((ROOT / "config/config.yaml").read_text())["device"] == "auto"
