@@ -16,6 +16,7 @@ from rsnn_decoding.config import (
     selected_sessions,
 )
 from rsnn_decoding.errors import UserError, one_line
+from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
     _valid = load_config(config)
