@@ -89,7 +89,9 @@ def session_ids(table: Path) -> set[str]:
 
 
 def with_dry_run(argv: list[str]) -> tuple[str, ...]:
-    """argv with `-n` inserted right after `snakemake` (so no multi-value option can swallow it)."""
+    """argv with `-n` inserted right after `snakemake` (so no multi-value option can swallow it), unless present."""
+    if {"-n", "--dry-run", "--dryrun"} & set(argv):
+        return tuple(argv)
     return (argv[0], "-n", *argv[1:])
 
 

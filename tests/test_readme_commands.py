@@ -17,6 +17,7 @@ snakemake --cores 8                       # downloads, then trains
 snakemake --profile profiles/slurm \\
     --default-resources runtime=60 mem_mb=4000
 snakemake --report results/report.html    # plots and tables
+snakemake -n --configfile config/demo.yaml  # already a dry run
 make demo
 ```
 
@@ -37,6 +38,7 @@ def test_code_blocks_join_continuations_and_keep_only_snakemake_lines():
         ["snakemake", "--cores", "8"],
         ["snakemake", "--profile", "profiles/slurm", "--default-resources", "runtime=60", "mem_mb=4000"],
         ["snakemake", "--report", "results/report.html"],
+        ["snakemake", "-n", "--configfile", "config/demo.yaml"],
     ]
 
 
@@ -48,6 +50,7 @@ def test_plan_adds_dry_run_configs_and_gates_slurm_and_report():
     runs = plan(SAMPLE, ROOT, slurm=False, report=False)
     assert [r.argv for r in runs] == [
         ("snakemake", "-n", "--cores", "8"),
+        ("snakemake", "-n", *DEMO),  # not `-n -n`
         ("snakemake", "-n", *DEMO, "--config", "seeds=[1,2]"),
         ("snakemake", "-n", "--config", "seeds=[1,2]"),
         # a paper session is not in the demo's sessions table: paper config only
