@@ -16,8 +16,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# Local: quick bookkeeping jobs, and every job that reaches the internet (compute
+# nodes of a cluster are often offline).
 localrules:
     all,
+    download,
     summarize,
     summarize_model,
     tables,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,72 @@ def validate(instance: dict, schema_name: str, what: str, fix: str, defaults: Ma
     return result
 
 
+_INT = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _resolve(schema: Mapping, root: Mapping) -> Mapping:
+    """Follow a local `$ref` ('#/definitions/name') to its schema."""
+    while "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _branches(schema: Mapping, root: Mapping) -> list[Mapping]:
+    """The alternatives of a schema: its oneOf/anyOf branches (resolved, flattened) or itself."""
+    schema = _resolve(schema, root)
+    alternatives = schema.get("oneOf", schema.get("anyOf"))
+    if not alternatives:
+        return [schema]
+    return [b for alt in alternatives for b in _branches(alt, root)]
+
+
+def _declared_types(schema: Mapping) -> set[str]:
+    """The JSON types a (resolved, single-branch) schema names; empty when it names none."""
+    kind = schema.get("type", ())
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _from_string(text: str, types: set[str]) -> Any:
+    """Convert `text` to the first of null, boolean, integer, number in `types` it spells; else `text`."""
+    if "null" in types and text in ("null", "Null", "NULL", "~"):
+        return None
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if types & {"integer", "number"} and _INT.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER.fullmatch(text):
+        return float(text)
+    return text
+
+
+def coerce_strings(instance: Any, schema: Mapping, root: Mapping | None = None) -> Any:
+    """Return `instance` with string leaves converted to the non-string scalar type the schema declares there.
+
+    Snakemake parses nested `--config` values (`seeds=[1,2]`, `pruning={tolerance: 0.05}`)
+    with YAML's BaseLoader, so every scalar inside a list or mapping arrives as a string.
+    Keys whose schema allows a string, and keys the schema does not know, are left alone.
+    """
+    root = schema if root is None else root
+    branches = _branches(schema, root)
+    if isinstance(instance, str):
+        types = set().union(*(_declared_types(b) for b in branches))
+        return instance if "string" in types or not types else _from_string(instance, types)
+    if isinstance(instance, dict):
+        objects = [b for b in branches if "object" in _declared_types(b) or "properties" in b]
+        if not objects:
+            return instance
+        props = objects[0].get("properties", {})
+        return {k: coerce_strings(v, props[k], root) if k in props else v for k, v in instance.items()}
+    if isinstance(instance, list):
+        arrays = [b for b in branches if "array" in _declared_types(b) or "items" in b]
+        items = arrays[0].get("items") if arrays else None
+        if not isinstance(items, Mapping):
+            return instance
+        return [coerce_strings(v, items, root) for v in instance]
+    return instance
+
+
 def load_config(config: Mapping | str | Path) -> dict:
     """Validate a workflow configuration (a dict or a YAML path) and return it with defaults."""
     if not isinstance(config, Mapping):
@@ -82,6 +149,7 @@ def load_config(config: Mapping | str | Path) -> dict:
         if not path.exists():
             raise UserError(f"{path}: configuration file not found; pass an existing --configfile")
         config = yaml.safe_load(path.read_text()) or {}
+    config = coerce_strings(dict(config), _load_schema("config.schema.yaml"))
     return validate(
         dict(config), "config.schema.yaml", "config key", "fix it in the config file or the --config override",
         defaults=config_defaults(),

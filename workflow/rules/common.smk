@@ -24,6 +24,7 @@ from rsnn_decoding.models import (
     wildcard_pattern,
 )
 from rsnn_decoding.evaluation.released_fetch import check_released_sessions
+from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
     _valid = load_config(config)

@@ -12,9 +12,9 @@ rule pretrain:
     resources:
         **train_resources("pretrain"),
     params:
-        network=lambda wc: config["network"][wc.network],
-        training=config["training"],
-        stage=config["training"]["pretrain"],
+        network=lambda wc: network_params(config, wc.network, "pretrain"),
+        training=training_params(config),
+        stage=stage_params(config, "pretrain"),
         state="results/state/{network}/pretrain/{monkey}/seed{seed}.state.pt",
         device=config["device"],
         engine=config["engine"],
@@ -39,9 +39,9 @@ rule finetune:
     resources:
         **train_resources("finetune"),
     params:
-        network=lambda wc: config["network"][wc.network],
-        training=config["training"],
-        stage=config["training"]["finetune"],
+        network=lambda wc: network_params(config, wc.network, "finetune"),
+        training=training_params(config),
+        stage=stage_params(config, "finetune"),
         state="results/state/{network}/finetune/{session}/seed{seed}.state.pt",
         device=config["device"],
         engine=config["engine"],
@@ -64,9 +64,9 @@ rule prune:
     resources:
         **train_resources("prune"),
     params:
-        network=lambda wc: config["network"][wc.network],
-        training=config["training"],
-        pruning=config["pruning"],
+        network=lambda wc: network_params(config, wc.network, "prune"),
+        training=training_params(config),
+        pruning=stage_params(config, "prune"),
         state="results/state/{network}/prune/{session}/seed{seed}",
         device=config["device"],
         engine=config["engine"],

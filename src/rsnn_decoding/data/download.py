@@ -15,6 +15,7 @@ from pathlib import Path
 from rsnn_decoding import __version__
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.fsutil import md5_file, sha256_file, write_json
+from rsnn_decoding.progress import TransferProgress
 
 LOG = logging.getLogger("rsnn_decoding.download")
 
@@ -75,6 +76,7 @@ def _attempt(url: str, part: Path, timeout_s: float) -> None:
             if have:
                 LOG.info("%s: server ignored the Range request; downloading from the start", url)
         written = start or 0
+        progress = TransferProgress(url.rsplit("/", 1)[-1], total, start=written)
         with open(part, mode) as fh:
             while True:
                 try:
@@ -87,6 +89,7 @@ def _attempt(url: str, part: Path, timeout_s: float) -> None:
                     break
                 fh.write(block)
                 written += len(block)
+                progress.update(written)
     if total is not None and written < total:
         raise _Incomplete(f"connection dropped at {written} of {total} bytes")
 
