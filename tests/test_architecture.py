@@ -14,7 +14,7 @@ import rsnn_decoding
 PACKAGE = Path(rsnn_decoding.__file__).resolve().parent
 # Stages in the order the workflow runs them; a module may import its own stage and the ones below it.
 LAYERS = {"data": 1, "network": 2, "training": 3, "evaluation": 4, "reporting": 5}
-TOOLS = {"cli", "bench", "bench_memory"}  # command-line tools on top of everything
+TOOLS = {"cli", "bench", "bench_memory", "bench_eval"}  # command-line tools on top of everything
 MAX_LINES = 400
 
 

@@ -20,6 +20,7 @@ CLI_MODULES = (
     "evaluation.jobs",
     "bench",
     "bench_memory",
+    "bench_eval",
 )
 
 

@@ -29,8 +29,10 @@ rule evaluate:
     resources:
         runtime=config["runtime_min"]["evaluate"],
         mem_mb=config["mem_mb"]["evaluate"],
+        gpu=config["eval_gpus"],
     params:
         batch_steps=config["evaluation"]["batch_steps"],
+        mode=config["evaluation"]["mode"],
         device=config["device"],
     script:
         "../scripts/evaluate.py"

@@ -16,4 +16,6 @@ run_cli(
     seed=int(snakemake.wildcards.seed),
     batch_steps=snakemake.params.batch_steps,
     predictions_out=snakemake.output.predictions,
+    mode=snakemake.params.mode,
+    device=snakemake.params.device,
 )

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rsnn_decoding.data.preprocess import load_preprocessed
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.evaluation.loading import load_any, load_model_file
 from rsnn_decoding.evaluation.neurobench import (
     BATCH_STEPS,
+    DEFAULT_MODE,
+    EVAL_MODES,
     STATIC_KEYS,
     MetricError,
     benchmark_network,
@@ -33,13 +36,14 @@ from rsnn_decoding.models import architecture
 EVAL_KEYS = (
     "r2", "r2_x", "r2_y", "footprint", "connection_sparsity", "activation_sparsity",
     "dense", "macs", "acs", "checkpoint_sha256", "session", "model", "seed", "evaluation_seconds",
+    "evaluation_mode", "device", "dtype",
 )
 
 
 def evaluate_checkpoint(checkpoint_path: str | os.PathLike, session_h5: str | os.PathLike | None = None,
                         static_only: bool = False, batch_steps: int = BATCH_STEPS,
-                        expect_model: str | None = None, predictions_out: str | os.PathLike | None = None
-                        ) -> dict[str, Any]:
+                        expect_model: str | None = None, predictions_out: str | os.PathLike | None = None,
+                        mode: str = DEFAULT_MODE, device: str | torch.device | None = None) -> dict[str, Any]:
     """Evaluate any network checkpoint (ours or published) on a session's test sequence."""
     p = Path(checkpoint_path)
     if session_h5 is None and not static_only:
@@ -49,9 +53,9 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, session_h5: str | os
     model, meta = load_any(p, expect_model, None if pre is None else pre.n_channels)
     try:
         if static_only:
-            metrics = evaluate_network(model, pre, batch_steps=batch_steps, static_only=True)
+            metrics = evaluate_network(model, pre, batch_steps=batch_steps, static_only=True, device=device)
         else:
-            metrics, preds = benchmark_network(model, pre, batch_steps)
+            metrics, preds = benchmark_network(model, pre, batch_steps, mode, device)
     except MetricError as exc:
         raise UserError(f"{p}: {exc}; check the model and the neurobench installation") from None
     sessions = meta.get("sessions") or []
@@ -103,6 +107,9 @@ def evaluate_ridge(ridge_json: str | os.PathLike, session_h5: str | os.PathLike,
         "model": "ridge",
         "seed": 0,
         "evaluation_seconds": time.perf_counter() - t0,
+        "evaluation_mode": "closed_form",
+        "device": "cpu",
+        "dtype": str(coef.dtype),
     }
     if predictions_out is not None:
         save_predictions(predictions_out, preds, y.numpy(), pre.dt)
@@ -111,7 +118,8 @@ def evaluate_ridge(ridge_json: str | os.PathLike, session_h5: str | os.PathLike,
 
 def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5: str | os.PathLike,
                      out_json: str | os.PathLike, seed: int | None = None,
-                     batch_steps: int = BATCH_STEPS, predictions_out: str | os.PathLike | None = None) -> None:
+                     batch_steps: int = BATCH_STEPS, predictions_out: str | os.PathLike | None = None,
+                     mode: str = DEFAULT_MODE, device: str | torch.device | None = None) -> None:
     """Workflow entry: evaluate a model file (network or ridge) and write the eval JSON (and predictions)."""
     network = None if model_name == "ridge" else architecture(model_name)
     loaded = load_model_file(model_path, network)
@@ -126,9 +134,8 @@ def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5:
             raise UserError(f"{model_path}: holds seed {held}, expected seed {seed}; "
                             "rerun the stage that writes it")
         result = evaluate_checkpoint(model_path, session_h5, batch_steps=batch_steps, expect_model=network,
-                                     predictions_out=predictions_out)
+                                     predictions_out=predictions_out, mode=mode, device=device)
         result["model"] = model_name  # the configured id (e.g. tinyRSNN_published)
-        result.setdefault("device", "cpu")  # evaluate_checkpoint loads and runs the network on the CPU
         if result["seed"] is None:
             result["seed"] = seed
     write_json(out_json, result)
@@ -136,7 +143,8 @@ def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5:
 
 def _cli_evaluate(args: argparse.Namespace) -> int:
     """Handler of `rsnn-decoding evaluate`."""
-    result = evaluate_checkpoint(args.checkpoint, args.session, static_only=args.static_only)
+    result = evaluate_checkpoint(args.checkpoint, args.session, static_only=args.static_only, mode=args.mode,
+                                 device=args.device)
     text = json.dumps(result, indent=2)
     if args.out:
         with atomic_output(args.out) as tmp:
@@ -157,4 +165,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--static-only", action="store_true",
                    help="only footprint, connection sparsity and parameter count (no data needed)")
     p.add_argument("--out", default=None, help="output JSON (default: stdout)")
+    p.add_argument("--mode", choices=EVAL_MODES, default=DEFAULT_MODE,
+                   help=f"hook calls once per batch or once per step (default: {DEFAULT_MODE})")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                   help="where to evaluate, in the network's dtype (default: cpu)")
     p.set_defaults(func=_cli_evaluate)

@@ -6,12 +6,15 @@ primate-reaching examples do: a DataLoader over the test steps (shuffle=False) y
 carrying the network state across steps and batches, and returns (steps, 2). Every connection
 (fc_in, fc_rec, fc_out) is an nn.Linear called once per step, so NeuroBench's SynapticOperations
 hooks see one input per step; the spike module (`model.SpikeFn`) is registered with
-`add_activation_module`, so ActivationSparsity sees the hidden spikes of every step.
+`add_activation_module`, so ActivationSparsity sees the hidden spikes of every step. That is the
+audit path (mode "per_step"); the default mode "batched" (evaluation/batched.py) gives the same numbers
+with one hooked call per layer and batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import math
@@ -29,13 +32,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rsnn_decoding.data.preprocess import Preprocessed
 from rsnn_decoding.errors import UserError
+from rsnn_decoding.evaluation.batched import describe, neurobench_model_batched
 from rsnn_decoding.metrics import r2_per_output
 from rsnn_decoding.network.functional import NetState
 from rsnn_decoding.network.rsnn import RSNN, SpikeFn
+from rsnn_decoding.runtime import resolve_device
 
 log = logging.getLogger("rsnn_decoding.evaluate")
 
 BATCH_STEPS = 4096
+EVAL_MODES = ("batched", "per_step")
+DEFAULT_MODE = "batched"
 STATIC_KEYS = ("footprint", "connection_sparsity", "parameter_count")
 
 
@@ -144,11 +151,14 @@ def static_metrics(rsnn: RSNN) -> dict[str, Any]:
     return out
 
 
-def run_benchmark(rsnn: RSNN, pre: Preprocessed, batch_steps: int = BATCH_STEPS
-                  ) -> tuple[dict[str, Any], Tensor]:
+def run_benchmark(rsnn: RSNN, pre: Preprocessed, batch_steps: int = BATCH_STEPS,
+                  mode: str = DEFAULT_MODE) -> tuple[dict[str, Any], Tensor]:
     """NeuroBench Benchmark run on the test sequence; (raw results, streamed predictions (steps, 2))."""
+    if mode not in EVAL_MODES:
+        raise UserError(f"config key 'evaluation.mode': {mode!r} is not one of {', '.join(EVAL_MODES)}")
     was_training = rsnn.training
-    nb_model, net = neurobench_model(rsnn)  # TorchModel puts the network in eval mode
+    # TorchModel puts the network in eval mode
+    nb_model, net = neurobench_model(rsnn) if mode == "per_step" else neurobench_model_batched(rsnn)
     loader = eval_loader(pre, rsnn.dtype, batch_steps)
     preds: list[Tensor] = []
     bench = Benchmark(
@@ -167,8 +177,13 @@ def run_benchmark(rsnn: RSNN, pre: Preprocessed, batch_steps: int = BATCH_STEPS
 
 
 def evaluate_network(model: RSNN, pre: Preprocessed | None, batch_steps: int = BATCH_STEPS,
-                     static_only: bool = False) -> dict[str, Any]:
-    """NeuroBench metrics of a network on the session's test sequence (or only the static ones)."""
+                     static_only: bool = False, mode: str = DEFAULT_MODE,
+                     device: str | torch.device | None = None) -> dict[str, Any]:
+    """NeuroBench metrics of a network on the session's test sequence (or only the static ones).
+
+    mode: "batched" (hook calls once per batch) or "per_step" (once per step, for audits); device:
+    where to run (auto | cpu | cuda or a torch.device; None: where the model is), in its dtype.
+    """
     if static_only:
         t0 = time.perf_counter()
         out = static_metrics(model)
@@ -176,17 +191,19 @@ def evaluate_network(model: RSNN, pre: Preprocessed | None, batch_steps: int = B
         return out
     if pre is None:
         raise ValueError("evaluate_network: a session is needed unless static_only=True")
-    return benchmark_network(model, pre, batch_steps)[0]
+    return benchmark_network(model, pre, batch_steps, mode, device)[0]
 
 
-def benchmark_network(model: RSNN, pre: Preprocessed, batch_steps: int = BATCH_STEPS
-                      ) -> tuple[dict[str, Any], Tensor]:
+def benchmark_network(model: RSNN, pre: Preprocessed, batch_steps: int = BATCH_STEPS, mode: str = DEFAULT_MODE,
+                      device: str | torch.device | None = None) -> tuple[dict[str, Any], Tensor]:
     """NeuroBench metrics of a network on the test sequence and its predictions (steps, 2) float32."""
     t0 = time.perf_counter()
+    if device is not None and resolve_device(device) != model.device:
+        model = copy.deepcopy(model).to(resolve_device(device))  # the caller's model stays put
     if model.n_inputs != pre.n_channels:
         raise UserError(f"{pre.path or pre.session}: has {pre.n_channels} channels but the model expects "
                         f"{model.n_inputs}; use a model of the same monkey")
-    results, preds = run_benchmark(model, pre, batch_steps)
+    results, preds = run_benchmark(model, pre, batch_steps, mode)
     synops = results.get("SynapticOperations")
     if not isinstance(synops, dict):
         raise MetricError(f"NeuroBench returned {synops!r} for SynapticOperations")
@@ -203,6 +220,8 @@ def benchmark_network(model: RSNN, pre: Preprocessed, batch_steps: int = BATCH_S
         "macs": float(_require_number(synops, "Effective_MACs")),
         "acs": float(_require_number(synops, "Effective_ACs")),
         "evaluation_seconds": time.perf_counter() - t0,
+        "evaluation_mode": mode,
+        **describe(model),
     }
     log.info("%s on %s: R2 %.4f, ACs %.1f, %.1f s", model.cfg.name, pre.session, out["r2"], out["acs"],
              out["evaluation_seconds"])
