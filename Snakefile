@@ -20,6 +20,7 @@ include: "workflow/rules/evaluate.smk"
 # nodes of a cluster are often offline).
 localrules:
     all,
+    zenodo_record,
     download,
     summarize,
     summarize_model,

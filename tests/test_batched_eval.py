@@ -140,9 +140,12 @@ def test_evaluate_rule_script_passes_device_and_mode(tmp_path: Path) -> None:
             f.create_dataset(name, data=getattr(pre, name))
         f.attrs.update(session=pre.session, monkey=pre.monkey, dt=pre.dt, source_sha256=pre.source_sha256)
     out = tmp_path / "eval.json"
+    record = tmp_path / "raw.checksums.json"  # the raw file's checksum record the rule passes as `source`
+    record.write_text(json.dumps({"sha256": pre.source_sha256}))
     fake = SimpleNamespace(
-        log=[str(tmp_path / "eval.log")], threads=1, wildcards=SimpleNamespace(model="tinyRSNN", seed="1"),
-        input=SimpleNamespace(model=str(ckpt), data=str(h5)),
+        log=[str(tmp_path / "eval.log")], threads=1,
+        wildcards=SimpleNamespace(model="tinyRSNN", seed="1", session=pre.session),
+        input=SimpleNamespace(model=str(ckpt), data=str(h5), source=str(record)),
         output=SimpleNamespace(json=str(out), predictions=str(tmp_path / "eval.predictions.npz")),
         params=SimpleNamespace(batch_steps=128, mode="batched", device="cpu"),
     )

@@ -101,3 +101,14 @@ def test_weights_not_fitting_config(tmp_path, model) -> None:
     torch.save(raw, tmp_path / "bad.pt")
     with pytest.raises(UserError, match=r"bad\.pt: model config or weights do not fit"):
         checkpoint.load(tmp_path / "bad.pt")
+
+
+def test_same_model_saved_twice_gives_equal_bytes(tmp_path, model) -> None:
+    import zipfile
+
+    _save(tmp_path / "a.pt", model)
+    _save(tmp_path / "other_name.pt", model)
+    raw = (tmp_path / "a.pt").read_bytes()
+    assert raw == (tmp_path / "other_name.pt").read_bytes()
+    names = zipfile.ZipFile(tmp_path / "a.pt").namelist()
+    assert {n.split("/")[0] for n in names} == {"archive"}  # fixed root folder, not the temporary file name

@@ -334,3 +334,22 @@ def test_placeholder_counts_as_spikes_at_zero_like_neurobench(tmp_path):
     binned = preprocess.bin_spikes(mat_reader.read_mat(tmp_path / "indy_z.mat"))
     assert np.nonzero(binned.spikes[:, 1])[0].tolist() == [1]
     assert not binned.spikes[:, 2].any() and binned.n_outside == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nonfinite_cursor_pos_stops_naming_file_and_variable(tmp_path, bad):
+    s = edge_case_session(n=1500, n_channels=4, t0=1.0, seed=5)
+    s["cursor_pos"][1, 700] = bad
+    mat = tmp_path / "indy_nan.mat"
+    write_minimal_mat(mat, s["t"], s["cursor_pos"], s["target_pos"], s["cells"])
+    nb, _ = _neurobench(mat)  # the oracle: NeuroBench keeps the non-finite labels it computes
+    labels = nb.labels.numpy().T
+    steps = np.unique(np.argwhere(~np.isfinite(labels))[:, 0])
+    assert steps.tolist() == [699, 701]  # central differences around the bad sample
+    out = tmp_path / "o.h5"
+    _expect_user_error(
+        lambda: preprocess.preprocess_file(mat, out),
+        r"indy_nan\.mat: 'velocity' computed from variable 'cursor_pos' holds 2 non-finite value\(s\) "
+        r"\(first at step 699\)",
+        out,
+    )

@@ -15,6 +15,7 @@ from rsnn_decoding import metrics
 from rsnn_decoding.data.preprocess import Preprocessed
 from rsnn_decoding.errors import UserError, run_cli
 from rsnn_decoding.evaluation import jobs, neurobench, ridge
+from rsnn_decoding.evaluation import ridge as ridge_module
 from rsnn_decoding.network.config import ModelConfig, big_config, tiny_config
 from rsnn_decoding.network.rsnn import RSNN, reference_run
 from rsnn_decoding.training import checkpoint
@@ -314,6 +315,22 @@ def test_evaluate_to_json_checks_model_and_seed(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="bigRSNN"):
         jobs.evaluate_to_json("bigRSNN", ckpt, h5, tmp_path / "y.json", seed=2)
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+def test_workflow_eval_json_repeats_byte_for_byte(tmp_path: Path) -> None:
+    h5 = write_session(tmp_path / "s.h5", make_session(n_steps=1500))
+    ckpt = save_ckpt(tmp_path / "seed2.pt", small_net(), seed=2)
+    ridge = tmp_path / "ridge.json"
+    ridge_module.fit_ridge_model(h5, ridge)
+    for name, model in (("tinyRSNN", ckpt), ("ridge", ridge)):
+        a, b = tmp_path / f"{name}_a.json", tmp_path / f"{name}_b.json"
+        jobs.evaluate_to_json(name, model, h5, a, seed=2 if name != "ridge" else 0, batch_steps=64,
+                              predictions_out=tmp_path / f"{name}_a.npz")
+        jobs.evaluate_to_json(name, model, h5, b, seed=2 if name != "ridge" else 0, batch_steps=64,
+                              predictions_out=tmp_path / f"{name}_b.npz")
+        assert (tmp_path / f"{name}_a.npz").read_bytes() == (tmp_path / f"{name}_b.npz").read_bytes(), name
+        assert a.read_bytes() == b.read_bytes(), name
+        assert "evaluation_seconds" not in json.loads(a.read_text())  # timing: in the log only
 
 
 # ----------------------------------------------------------------------------- ridge

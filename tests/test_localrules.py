@@ -8,7 +8,7 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-FETCHING_RULES = {"download"}  # every rule whose job reaches the network
+FETCHING_RULES = {"download", "zenodo_record", "fetch_published"}  # every rule whose job reaches the network
 
 
 def local_rules() -> set[str]:

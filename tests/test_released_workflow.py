@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -108,6 +109,10 @@ def _setup(work: Path) -> tuple[dict[str, bytes], list[str]]:
             manifest.append(f"models/{folder}/bigRSNN-{seed}.pth\t{session}\tbigRSNN\t{seed}\t{git_blob_sha1(big)}\t\t")
         (work / "authors" / f"results_maxR2_{session}.json").write_text(
             json.dumps(_big_authors_file(BIG_HIDDEN, channels)))
+    # the record metadata Zenodo publishes, with the md5 of every served session file
+    entries = [{"key": path.rsplit("/", 1)[1], "size": len(body), "checksum": "md5:" + hashlib.md5(body).hexdigest()}
+               for path, body in files.items() if path.startswith("/zenodo/")]
+    files["/api/records/583331"] = json.dumps({"id": 583331, "files": entries}).encode()
     (work / "config").mkdir()
     (work / "resources").mkdir()
     shutil.copy(ROOT / "resources/paper_results.yaml", work / "resources")
@@ -126,7 +131,8 @@ def test_released_networks_end_to_end(tmp_path):
         config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
         config.update(sessions_table="config/sessions.tsv", models=["tinyRSNN_published", "bigRSNN_published"],
                       device="cpu")
-        config["zenodo"] = {"base_url": f"{srv.url}/zenodo", "retries": 1, "backoff_s": 0.1, "timeout_s": 30}
+        config["zenodo"] = {"base_url": f"{srv.url}/zenodo", "record_api": f"{srv.url}/api/records/583331",
+                            "retries": 1, "backoff_s": 0.1, "timeout_s": 30}
         config["published"] = {"base_url": srv.url, "manifest": str(work / "manifest.tsv"),
                                "authors_results": str(work / "authors")}
         (work / "config/config.yaml").write_text(yaml.safe_dump(config))

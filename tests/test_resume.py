@@ -13,13 +13,15 @@ import pytest
 import torch
 
 from rsnn_decoding.network.config import tiny_config
+from rsnn_decoding.runtime import set_threads
 from rsnn_decoding.training import checkpoint, stages
 from rsnn_decoding.training import config as training_config
 
 EPOCHS = 5
 SCRIPT = f"""
-import sys, torch
-torch.set_num_threads(1)
+import sys
+from rsnn_decoding.runtime import set_threads
+set_threads(1)  # torch and numba: the same thread counts as the uninterrupted run in the test
 from rsnn_decoding import fsutil
 from rsnn_decoding.network.config import tiny_config
 from rsnn_decoding.training import config as training_config, stages
@@ -38,7 +40,7 @@ def _launch(h5, out_dir, state) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_then_restart_equals_uninterrupted(indy_h5, tmp_path) -> None:
-    torch.set_num_threads(1)
+    set_threads(1)  # numba's thread count sets the summation order of the weight gradients
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     cfg = training_config.TrainConfig(epochs=EPOCHS, t_max=7, window=50, offsets=(0, 25), batch_size=64)
     stages.pretrain([indy_h5], tiny_config(hidden=16), cfg, 3, ref_dir / "m.pt", ref_dir / "m.json",

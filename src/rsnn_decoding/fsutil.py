@@ -7,16 +7,54 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rsnn_decoding.errors import UserError
+
+_SPECIAL_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Refuse an existing output path that is not a regular file (UserError naming it and its kind).
+
+    Directories, FIFOs, sockets and devices are never replaced (a rename onto /dev/null run as
+    root would turn the device into a plain file). A symbolic link is refused too, whatever it
+    points to: replacing it would silently cut the link, writing through it could reach a file
+    outside the project; remove the link or choose another output path.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
+    raise UserError(
+        f"{path}: output path exists and is {kind}, not a regular file; refusing to replace it, "
+        "choose another output path (or remove it yourself)"
+    )
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` on success, delete it on failure."""
+    """Yield a temporary path beside `path`; rename it onto `path` on success, delete it on failure.
+
+    An existing `path` that is not a regular file (directory, FIFO, socket, device or symbolic
+    link) is refused with a UserError before any temporary file is created (check_replaceable).
+    """
     target = Path(path)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

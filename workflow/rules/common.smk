@@ -71,9 +71,31 @@ def raw_mat(wildcards):
     return f"resources/{folder}/{wildcards.session}.mat"
 
 
+ZENODO_RECORD = "resources/zenodo/record.json"
+
+
+def zenodo_record_input(wildcards):
+    """The record metadata a download is verified against (none with zenodo.verify: table)."""
+    return {"record": ZENODO_RECORD} if config["zenodo"]["verify"] == "record" else {}
+
+
 def preprocessed(session):
     """Path of a preprocessed session."""
     return f"results/preprocessed/{session}.h5"
+
+
+def source_record(session):
+    """Checksum record of a session's raw .mat (written by download or simulate_session)."""
+    folder = "zenodo" if session_row(session)["source"] == "zenodo" else "synthetic"
+    return f"resources/{folder}/{session}.checksums.json"
+
+
+def pretrain_records(wildcards):
+    """Checksum records of the raw files of a monkey's pretraining sessions, in table order."""
+    return [
+        source_record(s)
+        for s in pretrain_sessions(config, SESSION_TABLE, wildcards.monkey)
+    ]
 
 
 def pretrain_inputs(wildcards):
@@ -131,7 +153,11 @@ def evaluate_inputs(wildcards):
         model = f"results/models/ridge/{wildcards.session}.json"
     else:
         model = network_checkpoint(wildcards.model, wildcards.session, wildcards.seed)
-    return {"model": model, "data": preprocessed(wildcards.session)}
+    return {
+        "model": model,
+        "data": preprocessed(wildcards.session),
+        "source": source_record(wildcards.session),
+    }
 
 
 def eval_jsons(wildcards):

@@ -1,4 +1,22 @@
+rule zenodo_record:
+    output:
+        ZENODO_RECORD,
+    log:
+        "results/logs/zenodo_record/record.log",
+    conda:
+        ENV
+    params:
+        url=config["zenodo"]["record_api"],
+        retries=config["zenodo"]["retries"],
+        backoff_s=config["zenodo"]["backoff_s"],
+        timeout_s=config["zenodo"]["timeout_s"],
+    script:
+        "../scripts/zenodo_record.py"
+
+
 rule download:
+    input:
+        unpack(zenodo_record_input),
     output:
         mat="resources/zenodo/{session}.mat",
         checksums="resources/zenodo/{session}.checksums.json",
@@ -22,7 +40,8 @@ rule download:
 
 rule simulate_session:
     output:
-        "resources/synthetic/{session}.mat",
+        mat="resources/synthetic/{session}.mat",
+        checksums="resources/synthetic/{session}.checksums.json",
     log:
         "results/logs/simulate_session/{session}.log",
     conda:

@@ -1,6 +1,7 @@
 rule fit_ridge:
     input:
         lambda wc: preprocessed(wc.session),
+        source=lambda wc: source_record(wc.session),
     output:
         "results/models/ridge/{session}.json",
     log:

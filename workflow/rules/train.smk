@@ -1,6 +1,7 @@
 rule pretrain:
     input:
-        pretrain_inputs,
+        data=pretrain_inputs,
+        sources=pretrain_records,
     output:
         checkpoint="results/models/{network}/pretrain/{monkey}/seed{seed}.pt",
         history="results/models/{network}/pretrain/{monkey}/seed{seed}.history.json",
@@ -28,6 +29,7 @@ rule finetune:
             wc.network, "pretrain", session_row(wc.session)["monkey"], wc.seed
         ),
         data=lambda wc: preprocessed(wc.session),
+        source=lambda wc: source_record(wc.session),
     output:
         checkpoint="results/models/{network}/finetune/{session}/seed{seed}.pt",
         history="results/models/{network}/finetune/{session}/seed{seed}.history.json",
@@ -53,6 +55,7 @@ rule prune:
     input:
         finetuned="results/models/{network}/finetune/{session}/seed{seed}.pt",
         data=lambda wc: preprocessed(wc.session),
+        source=lambda wc: source_record(wc.session),
     output:
         checkpoint="results/models/{network}/prune/{session}/seed{seed}.pt",
         history="results/models/{network}/prune/{session}/seed{seed}.history.json",

@@ -1,5 +1,6 @@
 """Rule finetune: train the pretrained network on one challenge session."""
 
+from rsnn_decoding.data.provenance import check_preprocessed
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
 from rsnn_decoding.runtime import set_threads
@@ -8,6 +9,7 @@ from rsnn_decoding.training.stages import finetune
 
 setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)
+run_cli(check_preprocessed, snakemake.input.data, snakemake.wildcards.session, snakemake.input.source)
 run_cli(
     finetune,
     snakemake.input.pretrained,

@@ -1,5 +1,6 @@
 """Rule prune: the iterative magnitude-pruning search of METHOD.md §5."""
 
+from rsnn_decoding.data.provenance import check_preprocessed
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging
 from rsnn_decoding.runtime import set_threads
@@ -10,6 +11,7 @@ setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)
 opts = snakemake.params.pruning
 stage = {"epochs": opts["epochs"], "t_max": opts["t_max"]}
+run_cli(check_preprocessed, snakemake.input.data, snakemake.wildcards.session, snakemake.input.source)
 run_cli(
     prune,
     snakemake.input.finetuned,

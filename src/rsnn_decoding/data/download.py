@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rsnn_decoding import __version__
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import md5_file, sha256_file, write_json
+from rsnn_decoding.fsutil import check_replaceable, md5_file, sha256_file, write_json
 from rsnn_decoding.progress import TransferProgress
 
 LOG = logging.getLogger("rsnn_decoding.download")
@@ -110,6 +110,7 @@ def download_session(
 ) -> dict:
     """Download url to dest (resumable, retried, MD5-verified); write and return the checksum record."""
     dest = Path(dest)
+    check_replaceable(dest)
     if not isinstance(expected_md5, str) or not expected_md5.strip():
         expected_md5 = None  # none published (also NaN from an empty table cell)
     elif not re.fullmatch(r"[0-9a-fA-F]{32}", expected_md5.strip()):

@@ -176,6 +176,19 @@ def monkey_of(path: str | os.PathLike, n_channels: int) -> str:
     )
 
 
+def check_finite(path: str | os.PathLike, name: str, values: np.ndarray, source: str) -> None:
+    """UserError naming the file and variable when an array to be written holds a non-finite value."""
+    if values.dtype.kind not in "fc":
+        return  # integer spike matrices are finite by construction
+    bad = ~np.isfinite(values)
+    if bad.any():
+        step = int(np.argwhere(bad)[0][0])
+        raise UserError(
+            f"{path}: '{name}' computed from variable '{source}' holds {int(bad.sum())} non-finite value(s) "
+            f"(first at step {step}); the file's '{source}' has NaN/Inf samples, fix or replace the file"
+        )
+
+
 def preprocess_file(
     mat_path: str | os.PathLike,
     out_h5: str | os.PathLike,
@@ -203,6 +216,8 @@ def preprocess_file(
             binned.n_placeholder_outside,
         )
     vel = velocity(raw.cursor_pos)
+    check_finite(mat_path, "velocity", vel, "cursor_pos")
+    check_finite(mat_path, "spikes", binned.spikes, "spikes")
     train, val, test = split_indices(raw.target_pos)
     LOG.info(
         "%s: %d steps, %d channels, train/val/test %d/%d/%d steps",

@@ -59,7 +59,7 @@ def summarize_session(eval_jsons: Sequence[str | os.PathLike]) -> dict[str, Any]
     if len(set(seeds)) != len(seeds):
         raise UserError(f"{first_path}: seeds {seeds} repeat across the evaluations; pass each seed once")
     out: dict[str, Any] = {"model": first["model"], "session": first["session"], "seeds": seeds}
-    for key in (*METRICS, "evaluation_seconds"):
+    for key in METRICS:
         out[key] = [doc.get(key) for _, doc in docs]
     return out
 

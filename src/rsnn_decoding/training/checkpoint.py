@@ -70,8 +70,18 @@ def save(
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, path)
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save atomically, with bytes that depend only on `obj`.
+
+    Given a file name, torch.save names the zip archive's root folder after it (here the random
+    temporary name of atomic_output); given an open file object it uses the fixed name 'archive',
+    so the same content always gives the same bytes.
+    """
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def read_payload(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

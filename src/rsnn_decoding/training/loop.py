@@ -15,9 +15,9 @@ from torch import Tensor
 
 from rsnn_decoding.data.windows import TensorWindows, WindowSet, as_windows
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import atomic_output
 from rsnn_decoding.network.rsnn import RSNN
 from rsnn_decoding.runtime import resolve_device
+from rsnn_decoding.training import checkpoint
 from rsnn_decoding.training.config import TrainConfig
 from rsnn_decoding.training.loss import batch_r2, loss_fn
 from rsnn_decoding.training.optim import SMORMS3
@@ -63,8 +63,7 @@ def _state_key(
 
 def _save_state(path: Path, payload: dict[str, Any]) -> None:
     """Write an epoch state atomically."""
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    checkpoint.save_torch(payload, path)
 
 
 def _load_state(path: Path) -> dict[str, Any] | None:
@@ -188,12 +187,15 @@ def fit(
     state_path: str | os.PathLike | None = None,
     grad_masks: dict[str, Tensor] | None = None,
     log: logging.Logger | None = None,
+    context: str = "",
 ) -> list[dict[str, float]]:
     """Train `model` in place for cfg.epochs (SMORMS3, cosine schedule); resumable via state_path.
 
     Dropout draws from torch's global RNG (seed it before calling); the shuffle uses its own
     generator seeded with `seed`. `grad_masks` maps parameter names to 0/1 masks multiplied
-    into the gradients before every step. Returns the per-epoch history.
+    into the gradients before every step. `context` (stage and sessions) prefixes training
+    errors. Returns the per-epoch history; wall-clock times go to the log only, so that the
+    history (and the files written from it) repeats byte for byte.
     """
     log = log or LOGGER
     device = resolve_device(device)
@@ -233,20 +235,23 @@ def fit(
                         "starting from epoch 1", state_file)
     bad = _nonfinite_names(model)
     if bad:
-        raise UserError(f"training epoch {len(history) + 1}: parameter {', '.join(bad)} is non-finite before "
+        where = f"{context}: " if context else ""
+        raise UserError(f"{where}training epoch {len(history) + 1}: parameter {', '.join(bad)} is non-finite before "
                         "training; check the starting checkpoint")
     elapsed: list[float] = []
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
         rec = {"epoch": epoch}
-        rec.update(_train_epoch(model, opt, train, cfg, gen, masks, device, epoch))
+        try:
+            rec.update(_train_epoch(model, opt, train, cfg, gen, masks, device, epoch))
+        except UserError as exc:
+            raise UserError(f"{context}: {exc}" if context else str(exc)) from None
         rec.update(evaluate_windows(model, val, cfg, device))
         sched.step()
         rec["lr"] = lr
-        rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
-        elapsed.append(rec["seconds"])
+        elapsed.append(time.perf_counter() - t0)
         if state_file is not None:
             _save_state(state_file, {
                 "format": STATE_FORMAT, "key": key, "history": history,
@@ -256,9 +261,9 @@ def fit(
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             })
         eta = sum(elapsed) / len(elapsed) * (cfg.epochs - epoch)
-        log.info("epoch %d/%d loss %.4f train R2 %.3f val R2 %.3f lr %.3g rate %.1f Hz ETA %s",
+        log.info("epoch %d/%d loss %.4f train R2 %.3f val R2 %.3f lr %.3g rate %.1f Hz %.1f s ETA %s",
                  epoch, cfg.epochs, rec["loss"], rec["train_r2"], rec["val_r2"], lr,
-                 rec["hidden_rate_hz"], _fmt_seconds(eta))
+                 rec["hidden_rate_hz"], elapsed[-1], _fmt_seconds(eta))
     return history
 
 

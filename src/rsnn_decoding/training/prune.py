@@ -155,7 +155,8 @@ def prune(
         LOGGER.info("round %d: p=%r, retraining %d epochs (reference train R2 %.3f)", k, p, train_cfg.epochs, ref)
         fit_state = sdir / f"round{k:02d}.state.pt"
         history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=fit_state,
-                      grad_masks=masks, log=LOGGER)
+                      grad_masks=masks, log=LOGGER,
+                      context=f"prune {model.cfg.name} seed {seed} on {pre.session}, round {k} (p={p})")
         model.cpu()
         last = history[-1]
         rec = {"key": key, "round": k, "p": p, "sparsity": connection_sparsity(model),

@@ -86,9 +86,10 @@ def pretrain(
     LOGGER.info("pretrain %s %s seed %d: %d sessions, %d train / %d val windows, nu %.2f Hz, device %s",
                 model_cfg.name, monkey, seed, len(pres), len(train), len(val),
                 init["nu_hz"], dev)
-    history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path)
-    model.cpu()
     sessions = [p.session for p in pres]
+    history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path,
+                  context=f"pretrain {model_cfg.name} seed {seed} on {', '.join(sessions)}")
+    model.cpu()
     checkpoint.save(out_checkpoint, model, model_name=model_cfg.name, monkey=monkey, seed=seed,
                     stage="pretrain", sessions=sessions, data_sha256={p.session: p.sha256 for p in pres},
                     metrics=_last_metrics(history), extra={"init": init, "train_config": train_cfg.to_dict()})
@@ -119,7 +120,8 @@ def finetune(
     torch.manual_seed(int(seed))
     LOGGER.info("finetune %s on %s seed %d: %d train / %d val windows, device %s",
                 model.cfg.name, pre.session, seed, len(train), len(val), dev)
-    history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path)
+    history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=state_path,
+                  context=f"finetune {model.cfg.name} seed {seed} on {pre.session}")
     model.cpu()
     extra = {"pretrained": str(pretrained_checkpoint), "pretrained_sessions": meta.get("sessions", []),
              "train_config": train_cfg.to_dict()}
