@@ -3,6 +3,8 @@ rule zenodo_record:
         ZENODO_RECORD,
     log:
         "results/logs/zenodo_record/record.log",
+    benchmark:
+        "results/benchmarks/zenodo_record/record.tsv"
     conda:
         ENV
     params:
@@ -22,6 +24,8 @@ rule download:
         checksums="resources/zenodo/{session}.checksums.json",
     log:
         "results/logs/download/{session}.log",
+    benchmark:
+        "results/benchmarks/download/{session}.tsv"
     conda:
         ENV
     threads: 1
@@ -44,6 +48,8 @@ rule simulate_session:
         checksums="resources/synthetic/{session}.checksums.json",
     log:
         "results/logs/simulate_session/{session}.log",
+    benchmark:
+        "results/benchmarks/simulate_session/{session}.tsv"
     conda:
         ENV
     threads: 1
@@ -65,6 +71,8 @@ rule preprocess:
         "results/preprocessed/{session}.h5",
     log:
         "results/logs/preprocess/{session}.log",
+    benchmark:
+        "results/benchmarks/preprocess/{session}.tsv"
     conda:
         ENV
     threads: config["threads"]["data"]
@@ -85,6 +93,8 @@ rule fetch_published:
         "resources/published/{model}/{session}/seed{seed}.pth",
     log:
         "results/logs/fetch_published/{model}_{session}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fetch_published/{model}_{session}_seed{seed}.tsv"
     wildcard_constraints:
         model="tinyRSNN|bigRSNN",
     conda:

@@ -6,6 +6,8 @@ rule fit_ridge:
         "results/models/ridge/{session}.json",
     log:
         "results/logs/fit_ridge/{session}.log",
+    benchmark:
+        "results/benchmarks/fit_ridge/{session}.tsv"
     conda:
         ENV
     threads: config["threads"]["evaluate"]
@@ -24,6 +26,8 @@ rule evaluate:
         predictions="results/eval/{model}/{session}/seed{seed}.predictions.npz",
     log:
         "results/logs/evaluate/{model}_{session}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}_{session}_seed{seed}.tsv"
     conda:
         ENV
     threads: config["threads"]["evaluate"]
@@ -46,6 +50,8 @@ rule summarize:
         "results/results_{model}_{session}.json",
     log:
         "results/logs/summarize/{model}_{session}.log",
+    benchmark:
+        "results/benchmarks/summarize/{model}_{session}.tsv"
     conda:
         ENV
     script:
@@ -59,6 +65,8 @@ rule summarize_model:
         "results/results_summary_{model}.json",
     log:
         "results/logs/summarize_model/{model}.log",
+    benchmark:
+        "results/benchmarks/summarize_model/{model}.tsv"
     conda:
         ENV
     params:
@@ -84,6 +92,8 @@ rule tables:
         ),
     log:
         "results/logs/tables/tables.log",
+    benchmark:
+        "results/benchmarks/tables/tables.tsv"
     conda:
         ENV
     params:
@@ -107,6 +117,8 @@ rule plot_curves:
         ),
     log:
         "results/logs/plot_curves/{network}_{session}.log",
+    benchmark:
+        "results/benchmarks/plot_curves/{network}_{session}.tsv"
     conda:
         ENV
     params:
@@ -129,6 +141,8 @@ rule plot_pruning:
         ),
     log:
         "results/logs/plot_pruning/{network}_{session}.log",
+    benchmark:
+        "results/benchmarks/plot_pruning/{network}_{session}.tsv"
     conda:
         ENV
     script:
@@ -146,6 +160,8 @@ rule plot_predictions:
         ),
     log:
         "results/logs/plot_predictions/{session}.log",
+    benchmark:
+        "results/benchmarks/plot_predictions/{session}.tsv"
     conda:
         ENV
     params:
@@ -166,6 +182,8 @@ rule published_check:
         ),
     log:
         "results/logs/published_check/published_check.log",
+    benchmark:
+        "results/benchmarks/published_check/published_check.tsv"
     conda:
         ENV
     params:

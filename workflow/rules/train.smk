@@ -7,6 +7,8 @@ rule pretrain:
         history="results/models/{network}/pretrain/{monkey}/seed{seed}.history.json",
     log:
         "results/logs/pretrain/{network}_{monkey}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{network}_{monkey}_seed{seed}.tsv"
     conda:
         ENV
     threads: config["threads"]["train"]
@@ -35,6 +37,8 @@ rule finetune:
         history="results/models/{network}/finetune/{session}/seed{seed}.history.json",
     log:
         "results/logs/finetune/{network}_{session}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/finetune/{network}_{session}_seed{seed}.tsv"
     conda:
         ENV
     threads: config["threads"]["train"]
@@ -61,6 +65,8 @@ rule prune:
         history="results/models/{network}/prune/{session}/seed{seed}.history.json",
     log:
         "results/logs/prune/{network}_{session}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/prune/{network}_{session}_seed{seed}.tsv"
     conda:
         ENV
     threads: config["threads"]["train"]
@@ -84,6 +90,8 @@ rule to_half:
         "results/models/{network}/half/{session}/seed{seed}.pt",
     log:
         "results/logs/to_half/{network}_{session}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/to_half/{network}_{session}_seed{seed}.tsv"
     conda:
         ENV
     threads: 1
