@@ -21,6 +21,7 @@ CLI_MODULES = (
     "bench",
     "bench_memory",
     "bench_eval",
+    "reporting.cost",
 )
 
 
