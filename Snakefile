@@ -25,6 +25,7 @@ localrules:
     summarize,
     summarize_model,
     tables,
+    cost_table,
     fetch_published,
     published_check,
     plot_curves,

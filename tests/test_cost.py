@@ -57,3 +57,12 @@ def test_missing_or_broken_benchmarks_are_one_line_errors(tmp_path: Path) -> Non
     bad.write_text("nonsense\n")
     with pytest.raises(UserError, match=r"x\.tsv: not a Snakemake benchmark file"):
         cost.cost_table(tmp_path, CONFIG)
+
+
+def test_report_item_is_the_same_table(tmp_path: Path) -> None:
+    bench(tmp_path, "pretrain", "tinyRSNN_indy_seed1", 30.0, 900.0, epochs=[20.0])
+    out = tmp_path / "tables" / "cost.md"
+    cost.write_cost_table(tmp_path, CONFIG, out, rounds=4)
+    text = out.read_text()
+    assert text.startswith("# What this run cost") and "4 pruning rounds" in text
+    assert cost.format_table(cost.cost_table(tmp_path, CONFIG, 4), 4) in text

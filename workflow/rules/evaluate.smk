@@ -194,3 +194,24 @@ rule published_check:
         authors_results=config["published"]["authors_results"],
     script:
         "../scripts/published_check.py"
+
+
+rule cost_table:
+    input:
+        lambda wc: [t for t in all_targets() if t != "results/tables/cost.md"],
+    output:
+        report(
+            "results/tables/cost.md",
+            caption="../report/cost.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/cost_table/cost.log",
+    benchmark:
+        "results/benchmarks/cost_table/cost.tsv"
+    conda:
+        ENV
+    params:
+        rounds=6,
+    script:
+        "../scripts/cost_table.py"

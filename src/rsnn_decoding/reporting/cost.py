@@ -14,6 +14,7 @@ from typing import Any
 
 from rsnn_decoding.config import load_config
 from rsnn_decoding.errors import UserError
+from rsnn_decoding.fsutil import atomic_output
 from rsnn_decoding.paper import config_defaults
 
 PAPER_SEEDS = 5
@@ -151,3 +152,12 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="pruning rounds assumed per job (2-10)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=_handler)
+
+
+def write_cost_table(results: str | Path, config: Mapping[str, Any], out_md: str | Path,
+                     rounds: int = DEFAULT_ROUNDS) -> None:
+    """The cost table of a finished run as Markdown, written atomically (the report's cost item)."""
+    text = "# What this run cost, and the paper's run projected\n\n" + format_table(
+        cost_table(results, config, rounds), rounds)
+    with atomic_output(out_md) as tmp:
+        Path(tmp).write_text(text)
