@@ -24,6 +24,7 @@ from rsnn_decoding.models import (
     wildcard_pattern,
 )
 from rsnn_decoding.evaluation.released_fetch import check_released_sessions
+from rsnn_decoding.jobinfo import read_run_file, run_record, write_run_file
 from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
@@ -41,6 +42,9 @@ NETWORKS = models_of_kind(config["models"], "trained")  # trained here (not rele
 SEEDS = [int(s) for s in config["seeds"]]
 MONKEYS = sorted(set(SESSION_TABLE.loc[SESSIONS, "monkey"]))
 ENV = "../../envs/rsnn-decoding.yaml"
+# The last run's record (written by onstart below), shown by the report's first section
+# (workflow/report/workflow.rst reads it as snakemake.config["run_provenance"]); never a param.
+config["run_provenance"] = read_run_file()
 if RELEASED and SEEDS != list(RELEASED_SEEDS):
     logger.info(
         f"released networks ({', '.join(RELEASED)}) are evaluated on seeds "
@@ -247,3 +251,24 @@ def check_inputs(wildcards):
     """Everything published_check reads: released evaluations and download records."""
     evals = [p for per in released_evals().values() for ps in per.values() for p in ps]
     return evals + list(zenodo_records().values())
+
+
+def run_sessions():
+    """Every session this run reads (selected and pretraining ones) and its data source, in table order."""
+    used = set(SESSIONS)
+    for monkey in MONKEYS:
+        used.update(pretrain_sessions(config, SESSION_TABLE, monkey))
+    return {s: SESSION_TABLE.loc[s, "source"] for s in SESSION_TABLE.index if s in used}
+
+
+# Runs only when jobs are about to run (not on dry runs, not inside cluster jobs: --no-hooks).
+onstart:
+    write_run_file(
+        run_record(
+            sys.argv,
+            workflow.basedir,
+            run_sessions(),
+            workflow.configfiles,
+            config["sessions_table"],
+        )
+    )

@@ -20,4 +20,6 @@ run_cli(
     predictions_out=snakemake.output.predictions,
     mode=snakemake.params.mode,
     device=snakemake.params.device,
+    source_record=snakemake.input.source,
+    repo=snakemake.scriptdir,
 )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rsnn_decoding import jobinfo
 from rsnn_decoding.data.preprocess import load_preprocessed
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.evaluation.loading import load_any, load_model_file
@@ -122,8 +123,14 @@ def evaluate_ridge(ridge_json: str | os.PathLike, session_h5: str | os.PathLike,
 def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5: str | os.PathLike,
                      out_json: str | os.PathLike, seed: int | None = None,
                      batch_steps: int = BATCH_STEPS, predictions_out: str | os.PathLike | None = None,
-                     mode: str = DEFAULT_MODE, device: str | torch.device | None = None) -> None:
-    """Workflow entry: evaluate a model file (network or ridge) and write the eval JSON (and predictions)."""
+                     mode: str = DEFAULT_MODE, device: str | torch.device | None = None,
+                     source_record: str | os.PathLike | None = None, repo: str | os.PathLike | None = None
+                     ) -> None:
+    """Workflow entry: evaluate a model file (network or ridge) and write the eval JSON (and predictions).
+
+    The JSON's `provenance` (jobinfo.collect) records the model file, the session and its source
+    record with their sha256, the config values used, versions, device, dtype and the commit of `repo`.
+    """
     network = None if model_name == "ridge" else architecture(model_name)
     loaded = load_model_file(model_path, network)
     if (loaded.kind == "ridge") != (model_name == "ridge"):
@@ -143,6 +150,11 @@ def evaluate_to_json(model_name: str, model_path: str | os.PathLike, session_h5:
             result["seed"] = seed
     # wall-clock time goes to the log only: the workflow's evaluation files repeat byte for byte
     log.info("%s: evaluated in %.1f s", out_json, result.pop("evaluation_seconds"))
+    inputs = {"model": model_path, "data": session_h5, **({"source": source_record} if source_record else {})}
+    used = {"evaluation.batch_steps": batch_steps}
+    if loaded.kind != "ridge":  # ridge is closed-form on the CPU: mode and device do not apply
+        used.update({"evaluation.mode": mode, "device": None if device is None else str(device)})
+    result["provenance"] = jobinfo.collect(inputs, used, result["device"], result["dtype"], repo=repo)
     write_json(out_json, result)
 
 
