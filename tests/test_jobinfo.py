@@ -6,14 +6,18 @@ import hashlib
 import json
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
+from html import escape as html_escape
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from test_evaluate import make_session, save_ckpt, small_net, write_session
+from test_rerun_params import ROOT, SNAKEMAKE, TINY
 
 import rsnn_decoding
 from rsnn_decoding import jobinfo
@@ -211,3 +215,52 @@ def test_eval_json_of_a_float16_network_records_float16(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "e.json").read_text())
     assert doc["dtype"] == doc["provenance"]["dtype"] == "float16"
     assert doc["provenance"]["config"] == {"device": None, "evaluation.batch_steps": 64, "evaluation.mode": "batched"}
+
+
+# ----------------------------------------------------------------------------- workflow: onstart and report
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` with the tiny config."""
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--configfile", "tiny.yaml", *args]
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_onstart_writes_the_run_file_dry_runs_do_not_and_the_report_shows_it(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "config", work / "config")
+    (work / "resources").mkdir()
+    shutil.copy(ROOT / "resources/paper_results.yaml", work / "resources")
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    dry = _snakemake(work, "-n")
+    assert not (work / "results").exists()  # onstart does not run on a dry run
+    outputs = {name.strip() for line in dry.stdout.splitlines() if line.startswith("    output: ")
+               for name in line.removeprefix("    output: ").split(",")}
+    for name in outputs:  # placeholders: --touch runs the workflow's hooks without computing anything
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_bytes(b"")
+    _snakemake(work, "--touch", "--cores", "1")
+    folder = work / "results" / "provenance"
+    runs = sorted(p.name for p in folder.iterdir())
+    assert len(runs) == 2 and "latest.json" in runs
+    rec = json.loads((folder / "latest.json").read_text())
+    assert (folder / f"run-{rec['run_id']}.json").read_text() == (folder / "latest.json").read_text()
+    assert shlex.split(rec["command_line"])[1:] == ["-s", str(ROOT / "Snakefile"), "--configfile", "tiny.yaml",
+                                                    "--touch", "--cores", "1"]
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert rec["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert rec["sessions"] == {"indy_synth_01": "synthetic"} and rec["data_source"] == ["synthetic"]
+    assert rec["configfiles"] == ["tiny.yaml", "config/config.yaml"]
+    # the run record reaches the report through config at parse time: no rerun, no new run file
+    assert "Nothing to be done" in _snakemake(work, "-n").stdout
+    assert sorted(p.name for p in folder.iterdir()) == runs
+    _snakemake(work, "--report", "results/report.html")
+    html = (work / "results/report.html").read_text()
+    assert sorted(p.name for p in folder.iterdir()) == runs
+    for text in ("<strong>This run</strong>", rec["git_commit"] or "not a git checkout",
+                 html_escape(rec["command_line"]), "Data source: synthetic", f"torch {rec['versions']['torch']}",
+                 f"neurobench {rec['versions']['neurobench']}", f"snakemake {rec['versions']['snakemake']}"):
+        assert text in html, text

@@ -139,6 +139,17 @@ def collect(inputs: Mapping[str, PathLike | Sequence[PathLike]], config: Mapping
 # ----------------------------------------------------------------------------- one run (onstart)
 
 
+def _relative(path: PathLike) -> str:
+    """`path` relative to the working directory if it lies inside it, else as given (POSIX form)."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return p.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
 def run_record(argv: Sequence[str], workflow_dir: PathLike, sessions: Mapping[str, str],
                configfiles: Iterable[PathLike], sessions_table: str, started: float | None = None
                ) -> dict[str, Any]:
@@ -155,7 +166,7 @@ def run_record(argv: Sequence[str], workflow_dir: PathLike, sessions: Mapping[st
         "data_source": sorted(set(sessions.values())),
         "sessions": dict(sessions),
         "sessions_table": sessions_table,
-        "configfiles": [Path(p).as_posix() for p in configfiles],
+        "configfiles": [_relative(p) for p in configfiles],
     }
 
 
