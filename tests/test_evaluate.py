@@ -252,7 +252,8 @@ def test_cli_evaluate_checkpoint_writes_all_keys(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(h5), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc) == list(jobs.EVAL_KEYS)
+    assert list(doc) == [*jobs.EVAL_KEYS, "provenance"]
+    assert doc["provenance"]["inputs"]["model"]["sha256"] == doc["checkpoint_sha256"]
     assert (doc["model"], doc["seed"], doc["session"]) == ("tinyRSNN", 3, "indy_test")
     direct = neurobench.evaluate_network(small_net(), pre)
     for key in ("r2", "acs", "activation_sparsity", "dense", "footprint"):
@@ -262,6 +263,7 @@ def test_cli_evaluate_checkpoint_writes_all_keys(tmp_path: Path) -> None:
     static = json.loads(out_static.read_text())
     assert {"footprint", "connection_sparsity", "parameter_count"} <= set(static)
     assert static["footprint"] == doc["footprint"]
+    assert static["provenance"]["config"] == {"static_only": True} and list(static["provenance"]["inputs"]) == ["model"]
 
 
 def _expect_cli_error(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path, *needles: str) -> None:

@@ -93,7 +93,7 @@ def test_published_model_full_evaluation(indy_h5: Path, tmp_path: Path) -> None:
     session = short_test_copy(indy_h5, tmp_path / "short.h5", 1500)
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--session", str(session), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc) == list(jobs.EVAL_KEYS)
+    assert list(doc) == [*jobs.EVAL_KEYS, "provenance"]
     assert (doc["footprint"], doc["dense"], doc["macs"]) == (21000, 10368, 0)
     model, _ = loading.load_any(ckpt)
     assert model.dtype == torch.float16

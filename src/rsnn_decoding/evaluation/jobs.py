@@ -162,6 +162,10 @@ def _cli_evaluate(args: argparse.Namespace) -> int:
     """Handler of `rsnn-decoding evaluate`."""
     result = evaluate_checkpoint(args.checkpoint, args.session, static_only=args.static_only, mode=args.mode,
                                  device=args.device)
+    inputs = {"model": args.checkpoint, **({"data": args.session} if args.session else {})}
+    used = {"static_only": True} if args.static_only else {
+        "evaluation.batch_steps": BATCH_STEPS, "evaluation.mode": args.mode, "device": args.device}
+    result["provenance"] = jobinfo.collect(inputs, used, result.get("device"), result.get("dtype"))
     text = json.dumps(result, indent=2)
     if args.out:
         with atomic_output(args.out) as tmp:
