@@ -135,6 +135,13 @@ def test_collect_records_inputs_config_versions_and_commit(no_repo_above: Path, 
     assert "command_line" not in json.dumps(doc)
 
 
+def test_agreed_gives_the_shared_value_or_every_distinct_one() -> None:
+    assert jobinfo.agreed(["float16", "float16"]) == "float16"
+    assert jobinfo.agreed(["float32", "float16", "float32"]) == ["float16", "float32"]
+    assert jobinfo.agreed([None, "cpu"]) == ["cpu", None]  # JSON text order: '"cpu"' < 'null'
+    assert jobinfo.agreed([]) is None
+
+
 # ----------------------------------------------------------------------------- run file (onstart)
 
 

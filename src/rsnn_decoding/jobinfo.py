@@ -112,6 +112,14 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True))
 
 
+def agreed(values: Iterable[Any]) -> Any:
+    """The value all items share (device, dtype of a summary's evaluations), else their distinct values sorted."""
+    distinct = sorted({json.dumps(v, sort_keys=True) for v in values})
+    if not distinct:
+        return None
+    return json.loads(distinct[0]) if len(distinct) == 1 else [json.loads(v) for v in distinct]
+
+
 def collect(inputs: Mapping[str, PathLike | Sequence[PathLike]], config: Mapping[str, Any],
             device: str | None = None, dtype: str | None = None, repo: PathLike | None = None,
             run_dir: PathLike = RUN_DIR) -> dict[str, Any]:
