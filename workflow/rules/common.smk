@@ -254,9 +254,9 @@ def check_inputs(wildcards):
 
 
 def run_sessions():
-    """Every session this run reads (selected and pretraining ones) and its data source, in table order."""
+    """Every session this run reads (selected; pretraining ones if it trains) and its source, in table order."""
     used = set(SESSIONS)
-    for monkey in MONKEYS:
+    for monkey in MONKEYS if NETWORKS else []:
         used.update(pretrain_sessions(config, SESSION_TABLE, monkey))
     return {s: SESSION_TABLE.loc[s, "source"] for s in SESSION_TABLE.index if s in used}
 
