@@ -148,6 +148,7 @@ def test_evaluate_rule_script_passes_device_and_mode(tmp_path: Path) -> None:
         input=SimpleNamespace(model=str(ckpt), data=str(h5), source=str(record)),
         output=SimpleNamespace(json=str(out), predictions=str(tmp_path / "eval.predictions.npz")),
         params=SimpleNamespace(batch_steps=128, mode="batched", device="cpu"),
+        scriptdir=str(Path(__file__).parents[1] / "workflow" / "scripts"),
     )
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "evaluate.py"
     runpy.run_path(str(script), init_globals={"snakemake": fake})
@@ -157,8 +158,12 @@ def test_evaluate_rule_script_passes_device_and_mode(tmp_path: Path) -> None:
     runpy.run_path(str(script), init_globals={"snakemake": fake})
     again = json.loads(out.read_text())
     assert again["evaluation_mode"] == "per_step"
-    assert {k: v for k, v in again.items() if k not in ("evaluation_seconds", "evaluation_mode")} == {
-        k: v for k, v in doc.items() if k not in ("evaluation_seconds", "evaluation_mode")}
+    assert (doc["provenance"]["config"], again["provenance"]["config"]) == (
+        {"device": "cpu", "evaluation.batch_steps": 128, "evaluation.mode": "batched"},
+        {"device": "cpu", "evaluation.batch_steps": 128, "evaluation.mode": "per_step"})
+    assert again["provenance"]["inputs"]["source"]["path"] == Path(record).as_posix()
+    skip = ("evaluation_seconds", "evaluation_mode", "provenance")
+    assert {k: v for k, v in again.items() if k not in skip} == {k: v for k, v in doc.items() if k not in skip}
 
 
 def _write_h5(path: Path, pre: Preprocessed) -> Path:
