@@ -25,6 +25,7 @@ localrules:
     summarize,
     summarize_model,
     tables,
+    metrics_table,
     cost_table,
     fetch_published,
     published_check,
