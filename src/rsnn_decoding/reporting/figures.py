@@ -65,7 +65,7 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str |
                 ax.plot(ep, [e[train_key] for e in data[label]], color=color, lw=1.2, label=f"{label} train")
                 ax.plot(ep, [e[val_key] for e in data[label]], color=color, lw=1.2, ls="--",
                         label=f"{label} val")
-            ax.set_xlabel("epoch")
+            ax.set_xlabel("epoch" if row == len(panels) - 1 else "")  # x axes shared by column
             ax.set_ylabel(ylabel)
             ax.set_title(f"{group}: {'R2' if row == 0 else 'RMSE'}")
             ax.grid(alpha=0.3)
