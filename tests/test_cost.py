@@ -22,7 +22,7 @@ def bench(results: Path, rule: str, name: str, seconds: float, rss: float, epoch
     if epochs:
         log = results / "logs" / rule / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("".join(f"INFO epoch {i + 1}/{len(epochs)} loss 1.0 train R2 0.100 val R2 0.100 lr 0.002 "
+        log.write_text("".join(f"INFO epoch {i + 1}/{len(epochs)} loss_total 1.0 train R2 0.100 val R2 0.100 lr 0.002 "
                                f"rate 5.0 Hz {s:.1f} s ETA 0:00:01\n" for i, s in enumerate(epochs)))
 
 

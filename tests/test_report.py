@@ -293,11 +293,13 @@ def assert_png(path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
-def test_plot_training_curves_and_pruning(tmp_path: Path) -> None:
+def test_plot_training_curves_and_pruning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     histories = {}
     for stage in ("pretrain", "finetune"):
         for seed in (1, 2):
-            epochs = [{"epoch": e, "loss": 1.0 / e, "train_r2": 0.5 + 0.01 * e + 0.02 * seed,
+            epochs = [{"epoch": e, "loss_total": 1.0 / e + 0.1, "rmse": 1.0 / e, "lower": 0.05, "upper": 0.05,
+                       "train_r2": 0.5 + 0.01 * e + 0.02 * seed, "val_loss_total": 1.2 / e + 0.1,
+                       "val_rmse": 1.2 / e + 0.01 * seed, "val_lower": 0.05, "val_upper": 0.05,
                        "val_r2": 0.45 + 0.01 * e, "lr": 2e-3, "hidden_rate_hz": 10.0} for e in range(1, 6)]
             path = tmp_path / f"{stage}{seed}.history.json"
             path.write_text(json.dumps({"stage": stage, "epochs": epochs}))
@@ -305,8 +307,25 @@ def test_plot_training_curves_and_pruning(tmp_path: Path) -> None:
     bare = tmp_path / "bare.json"  # a bare per-epoch list is accepted too
     bare.write_text(json.dumps(json.loads(histories["pretrain seed1"].read_text())["epochs"]))
     out = tmp_path / "plots" / "curves.png"
+    drawn, save = [], figures._save_png
+    monkeypatch.setattr(figures, "_save_png", lambda fig, path: (drawn.append(fig), save(fig, path)))
     figures.plot_training_curves({**histories, "extra seed1": bare}, out, "tinyRSNN on I1")
     assert_png(out)
+    # one column per stage (pretrain, finetune, extra): R2 on top, training and validation RMSE below
+    axes = drawn[0].axes
+    assert [ax.get_title() for ax in axes] == ["pretrain: R2", "finetune: R2", "extra: R2",
+                                               "pretrain: RMSE", "finetune: RMSE", "extra: RMSE"]
+    lines = {line.get_label(): line for line in axes[4].get_lines()}  # finetune RMSE
+    assert set(lines) == {"finetune seed1 train", "finetune seed1 val", "finetune seed2 train", "finetune seed2 val"}
+    assert list(lines["finetune seed2 train"].get_xdata()) == [1, 2, 3, 4, 5]
+    assert list(lines["finetune seed2 train"].get_ydata()) == [1.0 / e for e in range(1, 6)]
+    assert list(lines["finetune seed2 val"].get_ydata()) == [1.2 / e + 0.02 for e in range(1, 6)]
+    assert lines["finetune seed2 val"].get_linestyle() == "--"
+    no_rmse = tmp_path / "old.json"  # a history without the RMSE terms cannot be drawn
+    no_rmse.write_text(json.dumps([{k: v for k, v in e.items() if k != "val_rmse"}
+                                   for e in json.loads(bare.read_text())]))
+    with pytest.raises(UserError, match="old.json: not a training history.*val_rmse"):
+        figures.plot_training_curves({"x": no_rmse}, tmp_path / "old.png", "t")
     prunes = []
     for seed in (1, 2):
         rounds = [{"p": p, "sparsity": p * 0.99, "train_r2": 0.7 - 0.1 * p, "val_r2": 0.6,
