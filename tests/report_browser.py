@@ -19,7 +19,6 @@ import argparse
 import csv
 import statistics
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,15 +49,20 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def open_result(page, category: str, name: str) -> None:
-    """Show a category, then click the result whose label contains `name`."""
-    page.get_by_text(category, exact=True).first.click()
+def open_result(page, url: str, category: str, name: str) -> None:
+    """From the report's start page, show a category and press the view (eye) button of the result `name`."""
+    page.goto(url)
+    page.wait_for_timeout(800)
+    menu = page.get_by_text(category, exact=True)
+    if not menu.count():
+        fail(f"the report has no category {category!r}")
+    menu.first.click()
     page.wait_for_timeout(300)
-    link = page.get_by_text(name).first
-    if not link.count():
+    row = page.locator("tr", has_text=name)
+    if not row.count():
         fail(f"category {category!r} does not list {name}")
-    link.click()
-    page.wait_for_timeout(500)
+    row.first.locator('a[iconname="eye"]').click()
+    page.wait_for_timeout(800)
 
 
 def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
@@ -66,21 +70,21 @@ def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
     from playwright.sync_api import sync_playwright
 
     cells = expected_table1_cells(metrics_tsv)
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=[*CHROMIUM_FLAGS, f"--user-data-dir={profile}"])
+                                     args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(report.resolve().as_uri())
-        page.wait_for_load_state("load")
+        url = report.resolve().as_uri()
+        page.goto(url)
         page.wait_for_timeout(1000)
         first = page.inner_text("body")
         missing = [word for word in FIRST_SECTION if word not in first]
         if missing:
             fail(f"the report's first section lacks {', '.join(missing)}")
         print(f"ok: first section names {', '.join(FIRST_SECTION)}")
-        open_result(page, "Tables", "table1_r2.html")
+        open_result(page, url, "Tables", "table1_r2.html")
         frames = [f for f in page.frames if f is not page.main_frame]
         texts = [f.inner_text("body") for f in frames if f.url.startswith("data:")]
         table = next((t for t in texts if "Table 1" in t), None)
@@ -90,7 +94,7 @@ def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
         if absent:
             fail(f"Table 1 as rendered lacks {absent[:3]} (recomputed from {metrics_tsv})")
         print(f"ok: Table 1 rendered with all {len(cells)} cells recomputed from {metrics_tsv.name}")
-        open_result(page, "Figures", "tradeoff")
+        open_result(page, url, "Figures", "tradeoff")
         widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
         if not any(w > 0 for w in widths):
             fail("the trade-off figure is not shown as a decoded image")

@@ -269,8 +269,8 @@ def table2_rows(stats: Mapping[str, ModelStats], sessions: Sequence[tuple[str, s
 
 def _footer(metrics_path: str | os.PathLike) -> str:
     """The one-hop pointer from every cell to its data."""
-    return (f"Computed from `{Path(metrics_path).as_posix()}` (results/metrics.tsv: one row per model, session "
-            "and seed; each row names the eval JSON it came from).")
+    return (f"Computed from `{Path(metrics_path).as_posix()}` (one row per model, session and seed; each row "
+            "names the eval JSON it came from).")
 
 
 def write_tables(metrics_path: str | os.PathLike, models: Sequence[str], sessions: Sequence[tuple[str, str]],
