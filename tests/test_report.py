@@ -221,7 +221,7 @@ def test_tables_zenodo_exact_numbers(tmp_path: Path) -> None:
     assert table_rows(t1) == expected1 and html_rows(h1) == expected1
     text1 = t1.read_text()
     assert "Zenodo record 583331" in text1 and "Seeds: 0 (ridge); 1, 2 (tinyRSNN)" not in text1
-    assert "Seeds: 1, 2 (tinyRSNN); 0 (ridge)" in text1 and "results/metrics.tsv" in text1
+    assert "Seeds: 1, 2 (tinyRSNN); 0 (ridge)" in text1 and f"Computed from `{metrics.as_posix()}` (one row" in text1
     assert table_header(t2) == ["Model", "Session", "Footprint (bytes)", "Connection sparsity",
                                 "Activation sparsity", "Dense", "Effective MACs", "Effective ACs"]
     # Mean rows: ± over the four session x seed values pooled
