@@ -19,7 +19,7 @@ from rsnn_decoding.fsutil import atomic_output
 
 STYLE = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em;color:#222;font-size:14px}
 table{border-collapse:collapse;margin:0.8em 0}th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
-th{background:#eee}td:first-child,th:first-child{text-align:left}p,li{max-width:70em;line-height:1.4}
+td{white-space:nowrap}th{background:#eee}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}p,li{max-width:70em;line-height:1.4}
 code{background:#f3f3f3;padding:0 3px}"""
 
 
