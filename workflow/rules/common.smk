@@ -24,6 +24,7 @@ from rsnn_decoding.models import (
     wildcard_pattern,
 )
 from rsnn_decoding.evaluation.released_fetch import check_released_sessions
+from rsnn_decoding.reporting.tradeoff import authors_files, read_paper
 from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
@@ -247,3 +248,13 @@ def check_inputs(wildcards):
     """Everything published_check reads: released evaluations and download records."""
     evals = [p for per in released_evals().values() for ps in per.values() for p in ps]
     return evals + list(zenodo_records().values())
+
+
+PAPER_RESULTS = "resources/paper_results.yaml"
+
+
+def tradeoff_authors(wildcards):
+    """The authors' result files drawn in the trade-off figure (every session of paper_results.yaml)."""
+    sessions = read_paper(PAPER_RESULTS)["sessions"]
+    folder = config["published"]["authors_results"]
+    return [str(p) for p in authors_files(folder, sessions).values()]
