@@ -31,6 +31,7 @@ localrules:
     plot_curves,
     plot_pruning,
     plot_predictions,
+    plot_tradeoff,
 
 
 rule all:

@@ -217,6 +217,7 @@ def all_targets():
         if config["network"][network]["prune"]:
             targets += [f"results/plots/pruning/{network}_{s}.png" for s in SESSIONS]
     targets += [f"results/plots/predictions/{s}.png" for s in SESSIONS]
+    targets.append("results/plots/tradeoff.svg")
     targets.append("results/tables/cost.md")
     return targets
 
