@@ -217,8 +217,27 @@ def test_authors_files_are_the_tracked_copies():
 @pytest.mark.parametrize(("sources", "separate"), [(["zenodo"], False), (["synthetic"], True)])
 def test_caption_says_why_published_points_are_apart(sources, separate):
     text = (ROOT / "workflow" / "report" / "tradeoff.rst").read_text()
-    snakemake = types.SimpleNamespace(params=types.SimpleNamespace(sources=sources),
+    params = types.SimpleNamespace(sources=sources, authors_sessions=PAPER_SESSIONS if separate else [I1, L1])
+    snakemake = types.SimpleNamespace(params=params,
                                       config={"published": {"authors_results": "resources/published/authors_results"}})
     out = jinja2.Template(text).render(snakemake=snakemake)
     assert "c8a96667404c83664784217191a67ce95991eac7" in out and "results/metrics.tsv" in out
     assert ("drawn in grey in a separate row" in out) is separate
+    assert ("all six sessions of their files" in out) is separate
+    assert ", ".join(PAPER_SESSIONS if separate else [I1, L1]) in out
+
+
+def test_authors_points_of_chosen_sessions_only(tmp_path):
+    metrics = write_metrics(tmp_path / "metrics.tsv")
+    paper = tradeoff.read_paper(PAPER)
+    fig = tradeoff.build_tradeoff_figure(tradeoff.read_metrics(metrics), tradeoff.read_authors(AUTHORS, [L1]),
+                                         paper["baselines"])
+    ops = series(fig.axes[0])
+    doc = json.loads((AUTHORS / f"results_maxR2_{L1}.json").read_text())
+    np.testing.assert_array_equal(ops["authors:bigRSNN:seeds"][:, 1], doc["r2"])
+    assert len(ops["authors:bigRSNN:means"]) == 1
+    # no authors' session at all (a Zenodo run on sessions the paper did not use): baselines only
+    tradeoff.plot_tradeoff(metrics, AUTHORS, PAPER, tmp_path / "none.svg", sessions=[])
+    fig = tradeoff.build_tradeoff_figure(tradeoff.read_metrics(metrics), tradeoff.read_authors(AUTHORS, []),
+                                         paper["baselines"])
+    assert not any(g.startswith("authors:") for g in series(fig.axes[0]))

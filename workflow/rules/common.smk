@@ -254,8 +254,15 @@ def check_inputs(wildcards):
 PAPER_RESULTS = "resources/paper_results.yaml"
 
 
+def tradeoff_sessions():
+    """Sessions of the authors' points in the trade-off figure: this run's on Zenodo data, else all the paper's."""
+    paper = read_paper(PAPER_RESULTS)["sessions"]
+    if set(SESSION_TABLE.loc[SESSIONS, "source"]) == {"zenodo"}:
+        return [s for s in paper if s in SESSIONS]
+    return paper
+
+
 def tradeoff_authors(wildcards):
-    """The authors' result files drawn in the trade-off figure (every session of paper_results.yaml)."""
-    sessions = read_paper(PAPER_RESULTS)["sessions"]
+    """The authors' result files drawn in the trade-off figure."""
     folder = config["published"]["authors_results"]
-    return [str(p) for p in authors_files(folder, sessions).values()]
+    return [str(p) for p in authors_files(folder, tradeoff_sessions()).values()]

@@ -236,6 +236,7 @@ rule plot_tradeoff:
         ENV
     params:
         authors_folder=config["published"]["authors_results"],
+        authors_sessions=lambda wc: tradeoff_sessions(),
         sources=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
     script:
         "../scripts/plot_tradeoff.py"

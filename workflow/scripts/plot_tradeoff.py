@@ -11,4 +11,5 @@ run_cli(
     snakemake.params.authors_folder,
     snakemake.input.paper,
     snakemake.output[0],
+    sessions=snakemake.params.authors_sessions,
 )

@@ -253,9 +253,11 @@ def save_figure(fig: Any, out_path: str | os.PathLike) -> None:
 
 
 def plot_tradeoff(metrics_path: str | os.PathLike, authors_folder: str | os.PathLike,
-                  paper_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
-    """Read metrics.tsv, the authors' result files and paper_results.yaml; write the trade-off figure."""
+                  paper_path: str | os.PathLike, out_path: str | os.PathLike,
+                  sessions: Sequence[str] | None = None) -> None:
+    """Read metrics.tsv, the authors' result files of `sessions` (default: every session of paper_results.yaml)
+    and paper_results.yaml; write the trade-off figure."""
     metrics = read_metrics(metrics_path)
     paper = read_paper(paper_path)
-    authors = read_authors(authors_folder, paper["sessions"])
+    authors = read_authors(authors_folder, paper["sessions"] if sessions is None else sessions)
     save_figure(build_tradeoff_figure(metrics, authors, paper["baselines"]), out_path)
