@@ -195,8 +195,15 @@ def _draw_published(ax: Any, authors: pd.DataFrame, baselines: dict[str, dict[st
 
 
 def _finish(ax: Any, xkey: str, xlabel: str, clipped: bool, title: str) -> None:
-    """Log x axis, labels, grid and title of one panel."""
+    """Log x axis (labels at 1, 2 and 5 per decade when it spans two decades or less), labels, grid, title."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
     ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    subs = (1.0,) if np.log10(hi / lo) > 2 else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     note = f" (values < {OPS_FLOOR:g} drawn at {OPS_FLOOR:g})" if clipped else ""
     ax.set_xlabel(xlabel + note, fontsize=9)
     ax.set_ylabel("test R2")
