@@ -32,6 +32,7 @@ localrules:
     plot_curves,
     plot_pruning,
     plot_predictions,
+    plot_tradeoff,
 
 
 rule all:

@@ -24,6 +24,7 @@ from rsnn_decoding.models import (
     wildcard_pattern,
 )
 from rsnn_decoding.evaluation.released_fetch import check_released_sessions
+from rsnn_decoding.reporting.tradeoff import authors_files, read_paper
 from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
@@ -234,6 +235,7 @@ def all_targets():
         if config["network"][network]["prune"]:
             targets += [f"results/plots/pruning/{network}_{s}.png" for s in SESSIONS]
     targets += [f"results/plots/predictions/{s}.png" for s in SESSIONS]
+    targets.append("results/plots/tradeoff.svg")
     targets += ["results/tables/cost.md", "results/tables/cost.html"]
     return targets
 
@@ -245,3 +247,20 @@ def zenodo_records():
         for s in SESSIONS
         if session_row(s)["source"] == "zenodo"
     }
+
+
+PAPER_RESULTS = "resources/paper_results.yaml"
+
+
+def tradeoff_sessions():
+    """Sessions of the authors' points in the trade-off figure: this run's on Zenodo data, else all the paper's."""
+    paper = read_paper(PAPER_RESULTS)["sessions"]
+    if set(SESSION_TABLE.loc[SESSIONS, "source"]) == {"zenodo"}:
+        return [s for s in paper if s in SESSIONS]
+    return paper
+
+
+def tradeoff_authors(wildcards):
+    """The authors' result files drawn in the trade-off figure."""
+    folder = config["published"]["authors_results"]
+    return [str(p) for p in authors_files(folder, tradeoff_sessions()).values()]

@@ -240,3 +240,28 @@ rule cost_table:
         rounds=6,
     script:
         "../scripts/cost_table.py"
+
+
+rule plot_tradeoff:
+    input:
+        metrics="results/metrics.tsv",
+        authors=tradeoff_authors,
+        paper=PAPER_RESULTS,
+    output:
+        report(
+            "results/plots/tradeoff.svg",
+            caption="../report/tradeoff.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/plot_tradeoff/tradeoff.log",
+    benchmark:
+        "results/benchmarks/plot_tradeoff/tradeoff.tsv"
+    conda:
+        ENV
+    params:
+        authors_folder=config["published"]["authors_results"],
+        authors_sessions=lambda wc: tradeoff_sessions(),
+        sources=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
+    script:
+        "../scripts/plot_tradeoff.py"
