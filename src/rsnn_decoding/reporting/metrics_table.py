@@ -96,17 +96,27 @@ def read_metrics(path: str | os.PathLike) -> Any:
     if not p.is_file():
         raise UserError(f"{p}: not found; run the metrics_table step that writes it")
     try:
-        df = pd.read_csv(p, sep="\t", dtype={"model": str, "session": str, "source": str, "device": str,
-                                              "dtype": str, "eval_json": str})
+        text_columns = dict.fromkeys(("model", "session", "source", "device", "dtype", "eval_json"), str)
+        df = pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""], dtype=text_columns)
     except (ValueError, pd.errors.ParserError) as exc:
         raise UserError(f"{p}: not a readable TSV ({' '.join(str(exc).split())[:80]}); delete it and rerun") \
             from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise UserError(f"{p}: column {', '.join(missing)} missing; delete the file and rerun metrics_table")
+    if df.empty:
+        raise UserError(f"{p}: has no rows; delete the file and rerun metrics_table")
+    for column in ("model", "session", "source"):
+        if df[column].isna().any():
+            line = int(df.index[df[column].isna()][0]) + 2
+            raise UserError(f"{p}: column {column} is empty on line {line}; delete the file and rerun metrics_table")
     for column in ("seed", *METRICS):
         if not pd.api.types.is_numeric_dtype(df[column]):
-            raise UserError(f"{p}: column {column} holds non-numbers; delete the file and rerun metrics_table")
+            bad = pd.to_numeric(df[column], errors="coerce").isna() & df[column].notna()
+            line = int(df.index[bad][0]) + 2
+            raise UserError(f"{p}: column {column} holds a non-number on line {line}; delete the file and rerun "
+                            "metrics_table")
         if column not in NULLABLE and df[column].isna().any():
-            raise UserError(f"{p}: column {column} has empty cells; delete the file and rerun metrics_table")
+            line = int(df.index[df[column].isna()][0]) + 2
+            raise UserError(f"{p}: column {column} is empty on line {line}; delete the file and rerun metrics_table")
     return df

@@ -22,6 +22,7 @@ import yaml
 
 from rsnn_decoding.errors import UserError
 from rsnn_decoding.fsutil import atomic_output, read_json
+from rsnn_decoding.reporting import metrics_table
 from rsnn_decoding.reporting.published_check import AUTHORS_FILE
 
 # columns of results/metrics.tsv that the figure needs
@@ -44,33 +45,10 @@ PANELS = (("ops", "effective synaptic operations per step (MACs + ACs)"), ("foot
 
 
 def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """The rows of results/metrics.tsv with the figure's columns checked; UserError naming file and column."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: metrics table is missing; build it with `snakemake results/metrics.tsv`")
-    try:
-        df = pd.read_csv(p, sep="\t", dtype={"model": str, "session": str, "source": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{p}: not a tab-separated metrics table ({exc}); rebuild it with the metrics_table "
-                        "rule") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserError(f"{p}: column {missing[0]!r} is missing (needs {', '.join(REQUIRED_COLUMNS)}); rebuild "
-                        "it with the metrics_table rule")
-    if df.empty:
-        raise UserError(f"{p}: has no rows; rebuild it with the metrics_table rule")
-    for col in ("model", "session", "seed", "source"):
-        if df[col].isna().any():
-            row = int(np.flatnonzero(df[col].isna().to_numpy())[0]) + 2
-            raise UserError(f"{p}: column {col!r} is empty on line {row}; rebuild it with the metrics_table rule")
-    for col in ("seed", *NUMERIC_COLUMNS):
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise UserError(f"{p}: column {col!r} has a missing or non-numeric value on line {row}; rebuild it "
-                            "with the metrics_table rule")
-        df[col] = values.astype(float)
+    """The rows of results/metrics.tsv (the one reader, metrics_table.read_metrics) with `ops` = MACs + ACs."""
+    df = metrics_table.read_metrics(path).copy()
+    for col in NUMERIC_COLUMNS:
+        df[col] = df[col].astype(float)
     df["seed"] = df["seed"].astype(int)
     df["ops"] = df["macs"] + df["acs"]
     return df
