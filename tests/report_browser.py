@@ -95,10 +95,12 @@ def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
             fail(f"Table 1 as rendered lacks {absent[:3]} (recomputed from {metrics_tsv})")
         print(f"ok: Table 1 rendered with all {len(cells)} cells recomputed from {metrics_tsv.name}")
         open_result(page, url, "Figures", "tradeoff")
-        widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
-        if not any(w > 0 for w in widths):
+        widths = page.eval_on_selector_all(
+            "img", "els => els.filter(e => e.src.startsWith('data:image/svg')).map(e => e.naturalWidth)")
+        if not widths or max(widths) < 200:
             fail("the trade-off figure is not shown as a decoded image")
-        print("ok: trade-off figure shown")
+        page.screenshot(path=str(report.with_name("report_tradeoff.png")))
+        print(f"ok: trade-off figure shown ({max(widths)} px wide; screenshot {report.with_name('report_tradeoff.png')})")
         if errors:
             fail(f"page errors: {errors[:2]}")
         browser.close()
