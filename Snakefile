@@ -25,12 +25,14 @@ localrules:
     summarize,
     summarize_model,
     tables,
+    metrics_table,
     cost_table,
     fetch_published,
     published_check,
     plot_curves,
     plot_pruning,
     plot_predictions,
+    plot_tradeoff,
 
 
 rule all:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ def bench(results: Path, rule: str, name: str, seconds: float, rss: float, epoch
     if epochs:
         log = results / "logs" / rule / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("".join(f"INFO epoch {i + 1}/{len(epochs)} loss 1.0 train R2 0.100 val R2 0.100 lr 0.002 "
+        log.write_text("".join(f"INFO epoch {i + 1}/{len(epochs)} loss_total 1.0 train R2 0.100 val R2 0.100 lr 0.002 "
                                f"rate 5.0 Hz {s:.1f} s ETA 0:00:01\n" for i, s in enumerate(epochs)))
 
 
@@ -46,7 +47,7 @@ def test_cost_table_sums_maxima_and_projection(tmp_path: Path) -> None:
     assert rows["evaluate"]["paper_jobs"] == 5 and rows["evaluate_ridge"]["paper_jobs"] == 1
     assert rows["simulate_session"]["paper_core_hours"] == pytest.approx(40 / 3600)
     text = cost.format_table(list(rows.values()), 6)
-    assert "| total | 7 |" in text and "6 pruning rounds" in text
+    assert re.search(r"^\| total +\| 7 +\|", text, re.M) and "6 pruning rounds" in text
 
 
 def test_missing_or_broken_benchmarks_are_one_line_errors(tmp_path: Path) -> None:
@@ -62,7 +63,9 @@ def test_missing_or_broken_benchmarks_are_one_line_errors(tmp_path: Path) -> Non
 def test_report_item_is_the_same_table(tmp_path: Path) -> None:
     bench(tmp_path, "pretrain", "tinyRSNN_indy_seed1", 30.0, 900.0, epochs=[20.0])
     out = tmp_path / "tables" / "cost.md"
-    cost.write_cost_table(tmp_path, CONFIG, out, rounds=4)
+    cost.write_cost_table(tmp_path, CONFIG, out, tmp_path / "tables" / "cost.html", rounds=4)
     text = out.read_text()
+    page = (tmp_path / "tables" / "cost.html").read_text()
+    assert "<td>total</td>" in page and "4 pruning rounds" in page
     assert text.startswith("# What this run cost") and "4 pruning rounds" in text
     assert cost.format_table(cost.cost_table(tmp_path, CONFIG, 4), 4) in text

@@ -83,10 +83,11 @@ def test_report_dependencies_are_declared_not_borrowed_from_pytest():
 
 def test_development_tools_and_slurm_plugin_are_extras():
     extras = PROJECT["optional-dependencies"]
-    assert {canonicalize_name(Requirement(r).name) for r in extras["dev"]} == {"pytest", "ruff", "snakefmt"}
+    dev = {canonicalize_name(Requirement(r).name) for r in extras["dev"]}
+    assert dev == {"pytest", "ruff", "snakefmt", "playwright"}
     assert [canonicalize_name(Requirement(r).name) for r in extras["slurm"]] == ["snakemake-executor-plugin-slurm"]
     core = {canonicalize_name(Requirement(r).name) for r in PROJECT["dependencies"]}
-    assert not core & {"pytest", "ruff", "snakefmt", "snakemake-executor-plugin-slurm"}
+    assert not core & {"pytest", "ruff", "snakefmt", "playwright", "snakemake-executor-plugin-slurm"}
 
 
 def test_version_is_defined_once_in_the_package():

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from rsnn_decoding.network import rsnn as rsnn_module
 from rsnn_decoding.network.config import tiny_config
 from rsnn_decoding.network.rsnn import RSNN
-from rsnn_decoding.training import checkpoint, prune, stages
+from rsnn_decoding.training import checkpoint, loop, prune, stages
 from rsnn_decoding.training.config import TrainConfig
 
 torch.set_num_threads(1)
@@ -159,3 +161,124 @@ def test_prune_keeps_unpruned_model_when_all_rejected(indy_h5, tmp_path) -> None
     base, _ = checkpoint.load(tmp_path / "ft.pt")
     for k, v in base.state_dict().items():
         assert torch.equal(v, model.state_dict()[k]), k
+
+
+# ----------------------------------------------------------------------------- randomness of the rounds
+
+
+def test_round_seed_rule() -> None:
+    """METHOD.md §5.1: s_k = first 8 bytes of SHA-256("prune|{seed}|{k}"), big-endian, shifted right by 1."""
+    digest = hashlib.sha256(b"prune|1|0").hexdigest()
+    assert prune.round_seed(1, 0) == int(digest[:16], 16) // 2
+    seeds = {prune.round_seed(seed, k) for seed in range(1, 6) for k in range(40)}
+    assert len(seeds) == 200 and all(0 <= s < 2**63 for s in seeds)
+    assert prune.round_seed(1, 0) != 1  # not the stage seed that pretraining and fine-tuning use
+
+
+def _finetuned(indy_h5, tmp_path, cfg: TrainConfig) -> None:
+    """A small "fine-tuned" checkpoint ft.pt with reference R2 0.0 (its train_r2 metric)."""
+    stages.pretrain([indy_h5], tiny_config(hidden=16), cfg, 1, tmp_path / "ft.pt", tmp_path / "ft.json",
+                   tmp_path / "ft.state.pt", device="cpu")
+    raw = torch.load(tmp_path / "ft.pt", weights_only=True)
+    raw["metrics"]["train_r2"] = 0.0
+    torch.save(raw, tmp_path / "ft.pt")
+
+
+def _scripted_prune(indy_h5, tmp_path, run_dir, cfg: TrainConfig, monkeypatch) -> list[dict]:
+    """Prune ft.pt with rounds accepted, rejected, accepted, accepted (p 0.4, 0.5, 0.45, 0.5), recording
+    each round's shuffle orders, dropout masks and final weights."""
+    rounds: list[dict] = []
+    real_fit, real_batches, real_draw = prune.fit, loop._batches, rsnn_module.draw_dropout_masks
+
+    def recording_batches(n, size, order=None):
+        if order is not None:  # the training shuffle of an epoch
+            rounds[-1]["orders"].append(order.tolist())
+        return real_batches(n, size, order)
+
+    def recording_draw(*a, **kw):
+        keep = real_draw(*a, **kw)
+        rounds[-1]["masks"].append(tuple(hashlib.sha256(m.numpy().tobytes()).hexdigest() for m in keep))
+        return keep
+
+    def scripted_fit(model, *a, **kw):
+        rounds.append({"orders": [], "masks": [], "seed": kw["seed"]})
+        history = real_fit(model, *a, **kw)
+        rounds[-1]["weights"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history[-1]["train_r2"] = -1.0 if len(rounds) == 2 else 1.0  # reference 0.0: only round 1 is rejected
+        return history
+
+    monkeypatch.setattr(prune, "fit", scripted_fit)
+    monkeypatch.setattr(loop, "_batches", recording_batches)
+    monkeypatch.setattr(rsnn_module, "draw_dropout_masks", recording_draw)
+    try:
+        prune.prune(tmp_path / "ft.pt", indy_h5, cfg, 1, run_dir / "pr.pt", run_dir / "pr.json",
+                    run_dir / "state", device="cpu", max_rounds=4)
+    finally:
+        monkeypatch.undo()
+    return rounds
+
+
+def test_retried_fraction_draws_fresh_batches_and_masks(indy_h5, tmp_path, monkeypatch) -> None:
+    cfg = TrainConfig(epochs=2, t_max=2, window=50, offsets=(0, 25), batch_size=16)
+    _finetuned(indy_h5, tmp_path, cfg)
+    first = _scripted_prune(indy_h5, tmp_path, tmp_path / "a", cfg, monkeypatch)
+    hist = json.loads((tmp_path / "a" / "pr.json").read_text())
+    assert [(r["p"], r["accepted"]) for r in hist["rounds"]] == [(0.4, True), (0.5, False), (0.45, True),
+                                                                 (0.5, True)]
+    rejected, retried = first[1], first[3]  # the same fraction 0.5 from the same fine-tuned weights
+    assert len(rejected["orders"]) == 2 and len(rejected["masks"]) > 2
+    assert rejected["orders"] != retried["orders"]  # other batches
+    assert not set(rejected["masks"]) & set(retried["masks"])  # other dropout masks, none repeated
+    assert all(len(set(map(tuple, r["orders"]))) == 2 for r in first)  # each epoch reshuffles
+    assert not torch.equal(rejected["weights"]["fc_rec.weight"], retried["weights"]["fc_rec.weight"])
+    for name in ("fc_in.weight", "fc_rec.weight", "fc_out.weight"):  # ... with the same pruning mask
+        assert torch.equal(rejected["weights"][name] == 0, retried["weights"][name] == 0), name
+    assert [r["seed"] for r in first] == [prune.round_seed(1, k) for k in range(4)]  # METHOD.md §5.1
+    assert [r["round_seed"] for r in hist["rounds"]] == [prune.round_seed(1, k) for k in range(4)]
+    # the same config and seed again: the same rounds, bit for bit
+    second = _scripted_prune(indy_h5, tmp_path, tmp_path / "b", cfg, monkeypatch)
+    for one, two in zip(first, second, strict=True):
+        assert one["orders"] == two["orders"] and one["masks"] == two["masks"]
+        for k, v in one["weights"].items():
+            assert torch.equal(v, two["weights"][k]), k
+    assert (tmp_path / "a" / "pr.json").read_text() == (tmp_path / "b" / "pr.json").read_text()
+
+
+def test_prune_killed_mid_round_resumes_bit_identical(indy_h5, tmp_path, monkeypatch) -> None:
+    cfg = TrainConfig(epochs=2, t_max=2, window=50, offsets=(0, 25), batch_size=16)
+    _finetuned(indy_h5, tmp_path, cfg)
+
+    def run(where, epochs_before_kill=None) -> int:
+        """Prune into `where` (2 rounds, every one accepted); kill during an epoch if asked; count epochs."""
+        real_epoch, calls = loop._train_epoch, []
+
+        def train_epoch(*a, **kw):
+            calls.append(1)
+            if len(calls) == epochs_before_kill:
+                raise KeyboardInterrupt
+            return real_epoch(*a, **kw)
+
+        monkeypatch.setattr(loop, "_train_epoch", train_epoch)
+        try:
+            prune.prune(tmp_path / "ft_all.pt", indy_h5, cfg, 1, where / "pr.pt", where / "pr.json",
+                        where / "state", device="cpu", max_rounds=2)
+        finally:
+            monkeypatch.undo()
+        return len(calls)
+
+    raw = torch.load(tmp_path / "ft.pt", weights_only=True)
+    raw["metrics"]["train_r2"] = -10.0  # every round is accepted
+    torch.save(raw, tmp_path / "ft_all.pt")
+
+    assert run(tmp_path / "straight") == 4  # 2 rounds of 2 epochs
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", epochs_before_kill=4)  # killed in epoch 2 of round 1
+    state = tmp_path / "killed" / "state"
+    assert (state / "round00.json").exists() and (state / "round01.state.pt").exists()
+    assert not (tmp_path / "killed" / "pr.pt").exists()
+    assert run(tmp_path / "killed") == 1  # resumed at epoch 2 of round 1: round 0 and epoch 1 were not redone
+    a, _ = checkpoint.load(tmp_path / "straight" / "pr.pt")
+    b, _ = checkpoint.load(tmp_path / "killed" / "pr.pt")
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    assert (tmp_path / "straight" / "pr.json").read_text() == (tmp_path / "killed" / "pr.json").read_text()

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rsnn_decoding.evaluation import neurobench, released
+from rsnn_decoding.reporting.metrics_table import write_metrics_tsv
 from rsnn_decoding.reporting.published_check import authors_results, match_seeds, write_check, zenodo_verified
 
 torch.set_num_threads(1)
@@ -47,14 +48,19 @@ def test_static_columns_of_released_fixtures_equal_the_authors(folder):
     assert Counter(ours_cs) == Counter(authors["connection_sparsity"])  # exactly, as a multiset
 
 
-def _write_evals(tmp_path: Path, model: str, session: str, records: dict[int, dict]) -> list[str]:
+def _write_evals(tmp_path: Path, model: str, session: str, records: dict[int, dict]) -> Path:
+    """Eval JSONs of the records and the metrics.tsv made from them (what published_check reads)."""
     paths = []
     for seed, rec in records.items():
         p = tmp_path / model / session / f"seed{seed}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({**rec, "seed": seed, "model": model, "session": session, "device": "cpu"}))
+        doc = {"r2_x": rec["r2"], "r2_y": rec["r2"], "macs": 0.0, **rec, "seed": seed, "model": model,
+               "session": session, "device": "cpu", "dtype": "float16"}
+        p.write_text(json.dumps(doc))
         paths.append(str(p))
-    return paths
+    metrics = tmp_path / "metrics.tsv"
+    write_metrics_tsv(paths, {session: "zenodo"}, metrics)
+    return metrics
 
 
 def _records_from_authors(authors: dict, perm: list[int]) -> dict[int, dict]:
@@ -73,11 +79,14 @@ def test_matching_recovers_the_authors_order_and_the_check_passes(tmp_path):
     assert not any(n.startswith(("TIE", "AMBIGUOUS")) for n in matching.notes)
     paths = _write_evals(tmp_path, "tinyRSNN_published", session, records)
     out = tmp_path / "check.md"
-    counts = write_check({"tinyRSNN_published": {session: paths}}, AUTHORS, {session: True}, {session: "I1"}, out)
+    counts = write_check(paths, ["tinyRSNN_published"], [session], AUTHORS, {session: True}, {session: "I1"}, out,
+                         out.with_suffix(".html"))
     assert counts == {"tinyRSNN_published": 0}
     text = out.read_text()
     assert "## tinyRSNN (released)" in text and "seed 1 ↔ entry 4" in text
     assert "FAIL" not in text and "abs(diff) ≤ 0.0001 (CPU)" in text and "Evaluation device: cpu" in text
+    page = out.with_suffix(".html").read_text()
+    assert "<h2>tinyRSNN (released)</h2>" in page and page.count("<td>pass</td>") == 20
 
 
 def test_a_perturbed_r2_is_flagged(tmp_path):
@@ -87,7 +96,7 @@ def test_a_perturbed_r2_is_flagged(tmp_path):
     records[3]["r2"] += 2e-4
     paths = _write_evals(tmp_path, "tinyRSNN_published", session, records)
     out = tmp_path / "check.md"
-    counts = write_check({"tinyRSNN_published": {session: paths}}, AUTHORS, {session: True}, {session: "L1"}, out)
+    counts = write_check(paths, ["tinyRSNN_published"], [session], AUTHORS, {session: True}, {session: "L1"}, out)
     assert counts == {"tinyRSNN_published": 1}
     fails = [line for line in out.read_text().splitlines() if "FAIL" in line]
     assert len(fails) == 1 and "| L1 " in fails[0] and "| 3 " in fails[0] and "| R2 " in fails[0]
@@ -102,7 +111,7 @@ def test_non_zenodo_data_compares_multisets(tmp_path):
         rec["r2"] = 0.1  # simulated data: R2 far from the authors'
     paths = _write_evals(tmp_path, "tinyRSNN_published", session, records)
     out = tmp_path / "check.md"
-    counts = write_check({"tinyRSNN_published": {session: paths}}, AUTHORS, {session: False}, {session: "I1"}, out)
+    counts = write_check(paths, ["tinyRSNN_published"], [session], AUTHORS, {session: False}, {session: "I1"}, out)
     assert counts == {"tinyRSNN_published": 5}  # the five R2 values; static columns equal as multisets
     lines = out.read_text().splitlines()
     assert all("| R2 " in line for line in lines if "FAIL" in line)

@@ -14,7 +14,7 @@ import torch
 import yaml
 from fileserver import file_server
 from test_released import small_big
-from test_report import PAPER, SESSIONS, build_summaries, table_header, table_rows
+from test_report import PAPER, SESSIONS, build_metrics, table_header, table_rows
 from test_workflow import SNAKEMAKE, job_counts, snakemake
 
 from rsnn_decoding.data import simulate
@@ -40,15 +40,18 @@ def test_schema_enum_lists_exactly_the_model_kinds():
 
 
 def test_tables_get_released_columns_and_rows(tmp_path):
-    paths = build_summaries(tmp_path)
-    paths = {"tinyRSNN": paths["tinyRSNN"], "tinyRSNN_published": paths["tinyRSNN"]}
+    metrics = build_metrics(tmp_path)
+    lines = metrics.read_text().splitlines()
+    released_rows = [ln.replace("tinyRSNN", "tinyRSNN_published", 1) for ln in lines[1:] if ln.startswith("tinyRSNN\t")]
+    metrics.write_text("\n".join(lines + released_rows) + "\n")
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    tables.write_tables(paths, SESSIONS, PAPER, "zenodo", [1, 2], t1, t2)
+    tables.write_tables(metrics, ["tinyRSNN", "tinyRSNN_published"], SESSIONS, PAPER, "zenodo", t1, t2)
     assert table_header(t1) == ["Session", "SNN2 (paper)", "SNN3 (paper)", "tinyRSNN", "tinyRSNN (paper)",
                                 "tinyRSNN (released)"]
-    assert table_rows(t1)[0] == ["I1", "0.677", "0.697", "0.710 ± 0.010", "0.752", "0.710 ± 0.010"]
+    assert table_rows(t1)[0] == ["I1", "0.677", "0.697", "0.710 ± 0.010", "0.752 ± 0.003", "0.710 ± 0.010"]
     labels = [(r[0], r[1]) for r in table_rows(t2)]
     assert ("tinyRSNN (released)", "I1") in labels and ("tinyRSNN (released)", "Mean") in labels
+    assert labels.count(("tinyRSNN (paper)", "Mean")) == 1
     assert "the authors' released networks" in t1.read_text()
 
 

@@ -87,6 +87,7 @@ def recorded_run(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "config", workdir / "config")
     (workdir / "resources").mkdir()
     shutil.copy(ROOT / "resources/paper_results.yaml", workdir / "resources")
+    shutil.copytree(ROOT / "resources/published/authors_results", workdir / "resources/published/authors_results")
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
     dry = run(workdir, "-n", "--configfile", "tiny.yaml")
     assert dry.returncode == 0, dry.stderr

@@ -187,11 +187,41 @@ def test_fit_batches_history_schedule_and_log(caplog: pytest.LogCaptureFixture) 
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert [h["lr"] for h in hist] == pytest.approx([2e-3 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(3)])
     for h in hist:
-        assert {"loss", "train_r2", "train_r2_x", "train_r2_y", "val_r2", "val_r2_x", "val_r2_y",
-                "hidden_rate_hz"} <= set(h)
+        assert set(h) == {"epoch", "lr", "loss_total", "rmse", "lower", "upper", "train_r2", "train_r2_x",
+                          "train_r2_y", "hidden_rate_hz", "val_loss_total", "val_rmse", "val_lower", "val_upper",
+                          "val_r2", "val_r2_x", "val_r2_y"}
         assert "seconds" not in h  # wall-clock time goes to the log only (byte-reproducible histories)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
-    assert len(lines) == 3 and lines[0].startswith("epoch 1/3 loss") and "ETA" in lines[-1]
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3 loss_total ") and "ETA" in lines[-1]
+
+
+def test_fit_history_validation_terms_match_a_recomputation() -> None:
+    # thresholds that make both regularisers non-zero on this small network
+    cfg = small_cfg(epochs=1, t_max=1, batch_size=3, lower_reg_threshold=2.0, upper_reg_threshold=0.0,
+                    upper_reg_strength=0.5)
+    model = _model()
+    (last,) = loop.fit(model, _windows(5), _windows(4, seed=1), cfg, seed=0, device="cpu")
+    # oracle: the final model in eval mode on the validation batches [0:3] and [3:4], in float64 numpy
+    x, y = _windows(4, seed=1)
+    model.eval()
+    terms = []
+    with torch.no_grad():
+        for sl in (slice(0, 3), slice(3, 4)):
+            out = model.run(x[sl])
+            err = out.y.double().numpy() - y[sl].double().numpy()
+            counts = out.spike_counts.double().numpy()  # (batch, hidden) spikes per window
+            rmse = math.sqrt(float(np.mean(err**2)))
+            lower = 100.0 * float(np.mean(np.maximum(2.0 - counts, 0.0) ** 2))
+            upper = 0.5 * float(np.mean(np.maximum(counts.mean(axis=1), 0.0) ** 2))
+            terms.append((rmse, lower, upper))
+    rmse, lower, upper = (sum(t[i] for t in terms) / 2 for i in range(3))
+    assert lower > 0.0 and upper > 0.0
+    assert last["val_rmse"] == pytest.approx(rmse, rel=1e-5)
+    assert last["val_lower"] == pytest.approx(lower, rel=1e-5)
+    assert last["val_upper"] == pytest.approx(upper, rel=1e-5)
+    assert last["val_loss_total"] == pytest.approx(rmse + lower + upper, rel=1e-5)
+    # training: the total is the sum of its logged terms, each a mean over the epoch's two minibatches
+    assert last["loss_total"] == pytest.approx(last["rmse"] + last["lower"] + last["upper"], rel=1e-5)
 
 
 def test_fit_gradient_masks_keep_zeros() -> None:

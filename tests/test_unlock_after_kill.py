@@ -39,6 +39,7 @@ def test_killed_run_needs_the_readme_unlock_then_reruns(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     (tmp_path / "resources").mkdir()
     shutil.copy(ROOT / "resources/paper_results.yaml", tmp_path / "resources")
+    shutil.copytree(ROOT / "resources/published/authors_results", tmp_path / "resources/published/authors_results")
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     base = [SNAKEMAKE, "-s", str(ROOT / "Snakefile")]
     config = ["--configfile", "tiny.yaml"]

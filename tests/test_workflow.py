@@ -67,7 +67,7 @@ def test_demo_dry_run_plans_every_stage_for_every_session():
     assert counts["finetune"] == 2 * 2 * 2
     assert counts["prune"] == 2 * 2 and counts["to_half"] == 2 * 2
     assert counts["evaluate"] == 2 * 2 * 2 + 2
-    assert counts["tables"] == 1
+    assert counts["tables"] == 1 and counts["metrics_table"] == 1
 
 
 def test_paper_dry_run_downloads_and_preprocesses_every_session():

@@ -25,6 +25,7 @@ from rsnn_decoding.models import (
 )
 from rsnn_decoding.evaluation.released_fetch import check_released_sessions
 from rsnn_decoding.jobinfo import read_run_file, run_record, write_run_file
+from rsnn_decoding.reporting.tradeoff import authors_files, read_paper
 from rsnn_decoding.rule_params import network_params, stage_params, training_params
 
 try:
@@ -172,6 +173,16 @@ def eval_jsons(wildcards):
     ]
 
 
+def all_eval_jsons():
+    """Every per-seed evaluation of the run, models and sessions in config order (metrics.tsv's rows)."""
+    return [
+        f"results/eval/{model}/{s}/seed{seed}.json"
+        for model in config["models"]
+        for s in SESSIONS
+        for seed in eval_seeds(model)
+    ]
+
+
 def curve_inputs(wildcards):
     """Training histories plotted for a network and session."""
     monkey = session_row(wildcards.session)["monkey"]
@@ -206,36 +217,31 @@ def train_resources(stage):
     }
 
 
+TABLES = ("table1_r2", "table2_compute")
+
+
 def all_targets():
     """Everything `rule all` builds."""
     targets = []
     for model in config["models"]:
         targets += [f"results/results_{model}_{s}.json" for s in SESSIONS]
         targets.append(f"results/results_summary_{model}.json")
-    targets += ["results/tables/table1_r2.md", "results/tables/table2_compute.md"]
+        targets.append(f"results/results_summary_{model}.spread.json")
+    targets.append("results/metrics.tsv")
+    targets += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("md", "html")]
     if RELEASED:
-        targets.append("results/tables/published_check.md")
+        targets += [
+            "results/tables/published_check.md",
+            "results/tables/published_check.html",
+        ]
     for network in NETWORKS:
         targets += [f"results/plots/curves/{network}_{s}.png" for s in SESSIONS]
         if config["network"][network]["prune"]:
             targets += [f"results/plots/pruning/{network}_{s}.png" for s in SESSIONS]
     targets += [f"results/plots/predictions/{s}.png" for s in SESSIONS]
-    targets.append("results/tables/cost.md")
+    targets.append("results/plots/tradeoff.svg")
+    targets += ["results/tables/cost.md", "results/tables/cost.html"]
     return targets
-
-
-def released_evals():
-    """Per-seed evaluations of the released networks: {model: {session: [json, ...]}}."""
-    return {
-        model: {
-            s: [
-                f"results/eval/{model}/{s}/seed{seed}.json"
-                for seed in eval_seeds(model)
-            ]
-            for s in SESSIONS
-        }
-        for model in RELEASED
-    }
 
 
 def zenodo_records():
@@ -247,10 +253,21 @@ def zenodo_records():
     }
 
 
-def check_inputs(wildcards):
-    """Everything published_check reads: released evaluations and download records."""
-    evals = [p for per in released_evals().values() for ps in per.values() for p in ps]
-    return evals + list(zenodo_records().values())
+PAPER_RESULTS = "resources/paper_results.yaml"
+
+
+def tradeoff_sessions():
+    """Sessions of the authors' points in the trade-off figure: this run's on Zenodo data, else all the paper's."""
+    paper = read_paper(PAPER_RESULTS)["sessions"]
+    if set(SESSION_TABLE.loc[SESSIONS, "source"]) == {"zenodo"}:
+        return [s for s in paper if s in SESSIONS]
+    return paper
+
+
+def tradeoff_authors(wildcards):
+    """The authors' result files drawn in the trade-off figure."""
+    folder = config["published"]["authors_results"]
+    return [str(p) for p in authors_files(folder, tradeoff_sessions()).values()]
 
 
 def run_sessions():

@@ -62,7 +62,8 @@ rule summarize_model:
     input:
         lambda wc: [f"results/results_{wc.model}_{s}.json" for s in SESSIONS],
     output:
-        "results/results_summary_{model}.json",
+        summary="results/results_summary_{model}.json",
+        spread="results/results_summary_{model}.spread.json",
     log:
         "results/logs/summarize_model/{model}.log",
     benchmark:
@@ -75,18 +76,37 @@ rule summarize_model:
         "../scripts/summarize_model.py"
 
 
+rule metrics_table:
+    input:
+        all_eval_jsons(),
+    output:
+        "results/metrics.tsv",
+    log:
+        "results/logs/metrics_table/metrics.log",
+    benchmark:
+        "results/benchmarks/metrics_table/metrics.tsv"
+    conda:
+        ENV
+    params:
+        sources=lambda wc: {s: session_row(s)["source"] for s in SESSIONS},
+    script:
+        "../scripts/metrics_table.py"
+
+
 rule tables:
     input:
-        summaries=expand("results/results_summary_{model}.json", model=config["models"]),
+        metrics="results/metrics.tsv",
         paper="resources/paper_results.yaml",
     output:
-        table1=report(
-            "results/tables/table1_r2.md",
+        table1="results/tables/table1_r2.md",
+        table2="results/tables/table2_compute.md",
+        table1_html=report(
+            "results/tables/table1_r2.html",
             caption="../report/table1.rst",
             category="Tables",
         ),
-        table2=report(
-            "results/tables/table2_compute.md",
+        table2_html=report(
+            "results/tables/table2_compute.html",
             caption="../report/table2.rst",
             category="Tables",
         ),
@@ -100,7 +120,6 @@ rule tables:
         models=config["models"],
         sessions=lambda wc: [(s, session_row(s)["short_name"]) for s in SESSIONS],
         source=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
-        seeds=SEEDS,
     script:
         "../scripts/tables.py"
 
@@ -173,10 +192,12 @@ rule plot_predictions:
 
 rule published_check:
     input:
-        check_inputs,
+        metrics="results/metrics.tsv",
+        records=lambda wc: list(zenodo_records().values()),
     output:
-        report(
-            "results/tables/published_check.md",
+        md="results/tables/published_check.md",
+        html=report(
+            "results/tables/published_check.html",
             caption="../report/published_check.rst",
             category="Tables",
         ),
@@ -187,7 +208,8 @@ rule published_check:
     conda:
         ENV
     params:
-        evals=lambda wc: released_evals(),
+        models=RELEASED,
+        sessions=SESSIONS,
         records=lambda wc: zenodo_records(),
         md5=lambda wc: {s: session_row(s)["md5"] for s in SESSIONS},
         short_names=lambda wc: {s: session_row(s)["short_name"] for s in SESSIONS},
@@ -198,10 +220,13 @@ rule published_check:
 
 rule cost_table:
     input:
-        lambda wc: [t for t in all_targets() if t != "results/tables/cost.md"],
+        lambda wc: [
+            t for t in all_targets() if not t.startswith("results/tables/cost.")
+        ],
     output:
-        report(
-            "results/tables/cost.md",
+        md="results/tables/cost.md",
+        html=report(
+            "results/tables/cost.html",
             caption="../report/cost.rst",
             category="Tables",
         ),
@@ -215,3 +240,28 @@ rule cost_table:
         rounds=6,
     script:
         "../scripts/cost_table.py"
+
+
+rule plot_tradeoff:
+    input:
+        metrics="results/metrics.tsv",
+        authors=tradeoff_authors,
+        paper=PAPER_RESULTS,
+    output:
+        report(
+            "results/plots/tradeoff.svg",
+            caption="../report/tradeoff.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/plot_tradeoff/tradeoff.log",
+    benchmark:
+        "results/benchmarks/plot_tradeoff/tradeoff.tsv"
+    conda:
+        ENV
+    params:
+        authors_folder=config["published"]["authors_results"],
+        authors_sessions=lambda wc: tradeoff_sessions(),
+        sources=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
+    script:
+        "../scripts/plot_tradeoff.py"

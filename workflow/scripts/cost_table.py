@@ -5,4 +5,5 @@ from rsnn_decoding.fsutil import setup_logging
 from rsnn_decoding.reporting.cost import write_cost_table
 
 setup_logging(snakemake.log[0])
-run_cli(write_cost_table, "results", snakemake.config, snakemake.output[0], rounds=snakemake.params.rounds)
+run_cli(write_cost_table, "results", snakemake.config, snakemake.output.md, snakemake.output.html,
+        rounds=snakemake.params.rounds)

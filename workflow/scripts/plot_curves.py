@@ -1,4 +1,4 @@
-"""Rule plot_curves: training and validation R2 per epoch for every stage and seed."""
+"""Rule plot_curves: training and validation R2 and RMSE per epoch for every stage and seed."""
 
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging

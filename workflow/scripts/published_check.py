@@ -11,9 +11,12 @@ zenodo = {
 }
 run_cli(
     write_check,
-    snakemake.params.evals,
+    snakemake.input.metrics,
+    list(snakemake.params.models),
+    list(snakemake.params.sessions),
     snakemake.params.authors_results,
     zenodo,
     snakemake.params.short_names,
-    snakemake.output[0],
+    snakemake.output.md,
+    snakemake.output.html,
 )

@@ -1,9 +1,17 @@
-"""Rule summarize_model: mean and std per session of one model, and their average."""
+"""Rule summarize_model: the authors' summary layout (means per session and their average) and the spreads."""
 
 from rsnn_decoding.errors import run_cli
 from rsnn_decoding.fsutil import setup_logging, write_json
-from rsnn_decoding.reporting.summaries import summarize_model
+from rsnn_decoding.reporting.summaries import summarize_model, summarize_spread
 
 setup_logging(snakemake.log[0])
 per_session = dict(zip(snakemake.params.sessions, snakemake.input, strict=True))
-run_cli(lambda: write_json(snakemake.output[0], summarize_model(per_session)))
+
+
+def main() -> None:
+    """Write both files."""
+    write_json(snakemake.output.summary, summarize_model(per_session))
+    write_json(snakemake.output.spread, summarize_spread(per_session))
+
+
+run_cli(main)

@@ -14,8 +14,8 @@ from typing import Any
 
 from rsnn_decoding.config import load_config
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import atomic_output
 from rsnn_decoding.paper import config_defaults
+from rsnn_decoding.reporting.document import Block, Table, to_markdown, write_document
 
 PAPER_SEEDS = 5
 DEFAULT_ROUNDS = 6  # the pruning schedule allows 2 to 10 rounds
@@ -117,24 +117,26 @@ def cost_table(results: str | Path, config: Mapping[str, Any], rounds: int = DEF
     return rows
 
 
+def cost_blocks(rows: list[dict[str, Any]], rounds: int) -> list[Block]:
+    """The cost table with its totals and the projection's explanation, as document blocks."""
+    header = ["rule", "jobs", "threads", "wall sum (s)", "wall max (s)", "peak RSS (MB)", "s per epoch",
+              "paper jobs", "paper core-hours"]
+    body = [[r["rule"], str(r["jobs"]), str(r["threads"]), f"{r['wall_sum_s']:.0f}", f"{r['wall_max_s']:.0f}",
+             f"{r['peak_rss_mb']:.0f}", f"{r['epoch_s']:.1f}" if r["epoch_s"] is not None else "–",
+             f"{r['paper_jobs']:.0f}", f"{r['paper_core_hours']:.1f}"] for r in rows]
+    peak = max((r["peak_rss_mb"] for r in rows), default=0)
+    body.append(["total", str(sum(r["jobs"] for r in rows)), "", f"{sum(r['wall_sum_s'] for r in rows):.0f}", "",
+                 f"{peak:.0f}", "", f"{sum(r['paper_jobs'] for r in rows):.0f}",
+                 f"{sum(r['paper_core_hours'] for r in rows):.1f}"])
+    note = (f"Projection: the paper's epochs per stage (paper.yaml), 5 seeds, {rounds} pruning rounds of "
+            "100 epochs (the schedule allows 2 to 10); a training job = its fixed part (wall time minus its "
+            "logged epochs) + the paper's epochs x this run's mean epoch; core-hours = wall x threads.")
+    return [Table(header, body), note]
+
+
 def format_table(rows: list[dict[str, Any]], rounds: int) -> str:
     """Markdown of the cost table with its totals."""
-    lines = ["| rule | jobs | threads | wall sum (s) | wall max (s) | peak RSS (MB) | s per epoch | paper jobs "
-             "| "
-             "paper core-hours |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        epoch = f"{r['epoch_s']:.1f}" if r["epoch_s"] is not None else "–"
-        lines.append(f"| {r['rule']} | {r['jobs']} | {r['threads']} | {r['wall_sum_s']:.0f} | {r['wall_max_s']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} | {epoch} | {r['paper_jobs']:.0f} | {r['paper_core_hours']:.1f} |")
-    total = sum(r["paper_core_hours"] for r in rows)
-    peak = max((r["peak_rss_mb"] for r in rows), default=0)
-    lines.append(f"| total | {sum(r['jobs'] for r in rows)} | | {sum(r['wall_sum_s'] for r in rows):.0f} | | "
-                 f"{peak:.0f} | | {sum(r['paper_jobs'] for r in rows):.0f} | {total:.1f} |")
-    lines.append("")
-    lines.append(f"Projection: the paper's epochs per stage (paper.yaml), 5 seeds, {rounds} pruning rounds of "
-                 "100 epochs (the schedule allows 2 to 10); a training job = its fixed part (wall time minus its "
-                 "logged epochs) + the paper's epochs x this run's mean epoch; core-hours = wall x threads.")
-    return "\n".join(lines) + "\n"
+    return to_markdown(cost_blocks(rows, rounds))
 
 
 def _handler(args: argparse.Namespace) -> int:
@@ -155,9 +157,8 @@ def register_cli(subparsers: Any) -> None:
 
 
 def write_cost_table(results: str | Path, config: Mapping[str, Any], out_md: str | Path,
-                     rounds: int = DEFAULT_ROUNDS) -> None:
-    """The cost table of a finished run as Markdown, written atomically (the report's cost item)."""
-    text = "# What this run cost, and the paper's run projected\n\n" + format_table(
-        cost_table(results, config, rounds), rounds)
-    with atomic_output(out_md) as tmp:
-        Path(tmp).write_text(text)
+                     out_html: str | Path | None = None, rounds: int = DEFAULT_ROUNDS) -> None:
+    """The cost table of a finished run as Markdown and HTML, written atomically (the report's cost item)."""
+    title = "What this run cost, and the paper's run projected"
+    blocks = [f"# {title}", *cost_blocks(cost_table(results, config, rounds), rounds)]
+    write_document(blocks, title, out_md, out_html)

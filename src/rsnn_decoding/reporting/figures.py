@@ -38,34 +38,38 @@ def _epochs(path: str | os.PathLike) -> list[dict[str, Any]]:
     doc = _read(path)
     epochs = doc.get("epochs") if isinstance(doc, dict) else doc
     if not isinstance(epochs, list) or not epochs or not all(
-        isinstance(e, dict) and {"epoch", "train_r2", "val_r2"} <= set(e) for e in epochs
+        isinstance(e, dict) and {"epoch", "train_r2", "val_r2", "rmse", "val_rmse"} <= set(e) for e in epochs
     ):
-        raise UserError(f"{path}: not a training history (per-epoch epoch/train_r2/val_r2); rerun training")
+        raise UserError(f"{path}: not a training history (per-epoch epoch/train_r2/val_r2/rmse/val_rmse); "
+                        "rerun training")
     return epochs
 
 
 def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str | os.PathLike,
                          title: str) -> None:
-    """Train (solid) and validation (dashed) R2 per epoch; one panel per stage (first word of the label)."""
+    """Per stage (first word of the label) one column: R2 (top) and the loss's RMSE term (bottom) per
+    epoch, training solid and validation dashed."""
     plt = _pyplot()
     data = {label: _epochs(path) for label, path in histories.items()}
     groups: dict[str, list[str]] = {}
     for label in data:
         groups.setdefault(label.split()[0] if label.split() else label, []).append(label)
-    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+    fig, axes = plt.subplots(2, len(groups), figsize=(6 * len(groups), 7.5), squeeze=False, sharex="col")
     cmap = plt.get_cmap("tab10")
-    for ax, (group, labels) in zip(axes[0], groups.items(), strict=True):
-        for i, label in enumerate(labels):
-            ep = [e["epoch"] for e in data[label]]
-            color = cmap(i % 10)
-            ax.plot(ep, [e["train_r2"] for e in data[label]], color=color, lw=1.2, label=f"{label} train")
-            ax.plot(ep, [e["val_r2"] for e in data[label]], color=color, lw=1.2, ls="--",
-                    label=f"{label} val")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("R2")
-        ax.set_title(group)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+    panels = (("train_r2", "val_r2", "R2"), ("rmse", "val_rmse", "RMSE (loss without regularisers)"))
+    for row, (train_key, val_key, ylabel) in enumerate(panels):
+        for ax, (group, labels) in zip(axes[row], groups.items(), strict=True):
+            for i, label in enumerate(labels):
+                ep = [e["epoch"] for e in data[label]]
+                color = cmap(i % 10)
+                ax.plot(ep, [e[train_key] for e in data[label]], color=color, lw=1.2, label=f"{label} train")
+                ax.plot(ep, [e[val_key] for e in data[label]], color=color, lw=1.2, ls="--",
+                        label=f"{label} val")
+            ax.set_xlabel("epoch" if row == len(panels) - 1 else "")  # x axes shared by column
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{group}: {'R2' if row == 0 else 'RMSE'}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title)
     _save_png(fig, out_png)
 

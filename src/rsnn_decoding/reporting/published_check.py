@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import atomic_output, read_json
+from rsnn_decoding.fsutil import read_json
 from rsnn_decoding.models import architecture, display_name
+from rsnn_decoding.reporting.document import Block, Table, write_document
+from rsnn_decoding.reporting.metrics_table import read_metrics
 
 R2_TOL = 1e-4
 # (key, title, how it is judged): "abs" within R2_TOL, "equal" exactly, "rel" relative difference shown
@@ -63,16 +63,14 @@ def authors_results(folder: str | os.PathLike, model_id: str, session: str) -> d
     return {k: [float(v) for v in doc[k]] for k, _, _ in CHECK_COLUMNS}
 
 
-def read_evals(paths: Sequence[str | os.PathLike]) -> dict[int, dict[str, Any]]:
-    """This run's per-seed evaluation JSONs of one model and session, by seed."""
-    out = {}
-    for path in paths:
-        doc = read_json(path)
-        missing = [k for k, _, _ in CHECK_COLUMNS if k not in doc] + ([] if "seed" in doc else ["seed"])
-        if missing:
-            raise UserError(f"{path}: evaluation lacks {', '.join(missing)}; delete it and rerun evaluate")
-        out[int(doc["seed"])] = doc
-    return out
+def read_evals(df: Any, model_id: str, session: str, metrics_path: str) -> dict[int, dict[str, Any]]:
+    """This run's per-seed rows of one model and session from metrics.tsv, by seed."""
+    rows = df[(df["model"] == model_id) & (df["session"] == session)]
+    if rows.empty:
+        raise UserError(f"{metrics_path}: no rows of {model_id} on {session}; rerun metrics_table with its "
+                        "evaluations")
+    return {int(r["seed"]): {**{k: r[k] for k, _, _ in CHECK_COLUMNS}, "device": r["device"]}
+            for _, r in rows.iterrows()}
 
 
 def zenodo_verified(record_path: str | os.PathLike | None, expected_md5: str | None) -> bool:
@@ -154,10 +152,9 @@ def check_rows(ours: Mapping[int, Mapping[str, Any]], authors: Mapping[str, list
     return rows
 
 
-def check_session(eval_paths: Sequence[str | os.PathLike], authors_folder: str | os.PathLike, model_id: str,
+def check_session(ours: Mapping[int, Mapping[str, Any]], authors_folder: str | os.PathLike, model_id: str,
                   session: str, zenodo: bool) -> tuple[Matching, list[dict[str, str]], str]:
     """Matching, check rows and evaluation device of one released model on one session."""
-    ours = read_evals(eval_paths)
     authors = authors_results(authors_folder, model_id, session)
     devices = sorted({str(doc.get("device", "unknown")) for doc in ours.values()})
     device = devices[0] if len(devices) == 1 else "+".join(devices)
@@ -190,15 +187,19 @@ EXPLANATION = [
 ]
 
 
-def write_check(evals: Mapping[str, Mapping[str, Sequence[str]]], authors_folder: str | os.PathLike,
-                zenodo: Mapping[str, bool], short_names: Mapping[str, str], out_md: str | os.PathLike) -> dict:
-    """The check table (Markdown) of every released model and session; returns the counts of failures."""
-    blocks = ["# Released networks: this run against the authors' own results", "\n".join(EXPLANATION)]
+def write_check(metrics_path: str | os.PathLike, models: Sequence[str], sessions: Sequence[str],
+                authors_folder: str | os.PathLike, zenodo: Mapping[str, bool], short_names: Mapping[str, str],
+                out_md: str | os.PathLike, out_html: str | os.PathLike | None = None) -> dict:
+    """The check table (Markdown, HTML) of every released model and session from metrics.tsv; failure counts."""
+    df = read_metrics(metrics_path)
+    title = "Released networks: this run against the authors' own results"
+    blocks: list[Block] = [f"# {title}", "\n".join(EXPLANATION)]
     counts: dict[str, int] = {}
-    for model_id, per_session in evals.items():
+    for model_id in models:
         rows, lines, devices = [], [], set()
-        for session, paths in per_session.items():
-            matching, srows, device = check_session(paths, authors_folder, model_id, session, zenodo[session])
+        for session in sessions:
+            ours = read_evals(df, model_id, session, str(metrics_path))
+            matching, srows, device = check_session(ours, authors_folder, model_id, session, zenodo[session])
             devices.add(device)
             lines.append(_matching_line(session, matching))
             short = short_names.get(session, session)
@@ -207,12 +208,13 @@ def write_check(evals: Mapping[str, Mapping[str, Sequence[str]]], authors_folder
         fails = sum(r[-1] not in ("pass", "shown") for r in rows)
         counts[model_id] = fails
         data = ", ".join(f"{s}: {'Zenodo (MD5 verified)' if zenodo[s] else 'not the verified Zenodo file'}"
-                         for s in per_session)
+                         for s in sessions)
         blocks += [f"## {display_name(model_id)}",
                    f"Evaluation device: {', '.join(sorted(devices))}. Data: {data}. "
                    f"Values outside tolerance: {fails}.",
                    "Pairing of this run's seeds with the authors' entries:\n" + "\n".join(lines),
-                   tabulate(rows, headers=HEADER, tablefmt="github", disable_numparse=True)]
-    with atomic_output(out_md) as tmp:
-        tmp.write_text("\n\n".join(blocks).rstrip() + "\n")
+                   Table(HEADER, rows)]
+    blocks.append(f"Computed from `{Path(metrics_path).as_posix()}` (each row names its eval JSON) and the "
+                  f"authors' files in `{Path(authors_folder).as_posix()}`.")
+    write_document(blocks, title, out_md, out_html)
     return counts

@@ -119,7 +119,7 @@ def _train_epoch(
     model: RSNN, opt: SMORMS3, train: Windows, cfg: TrainConfig, gen: torch.Generator,
     masks: dict[str, Tensor], device: torch.device, epoch: int,
 ) -> dict[str, float]:
-    """One shuffled pass with updates; returns means over minibatches."""
+    """One shuffled pass with updates; returns means over minibatches (loss_total = rmse + lower + upper)."""
     model.train()
     params = dict(model.named_parameters())
     order = torch.randperm(len(train), generator=gen)
@@ -149,7 +149,7 @@ def _train_epoch(
             raise UserError(f"training epoch {epoch}: parameter {', '.join(bad)} became non-finite; "
                             "lower the learning rate or check the input data")
         rate = float(out.spike_counts.detach().mean()) / (xb.shape[1] * dt)
-        for k, v in (("loss", loss_value), ("train_r2", r2), ("train_r2_x", r2x), ("train_r2_y", r2y),
+        for k, v in (("loss_total", loss_value), ("train_r2", r2), ("train_r2_x", r2x), ("train_r2_y", r2y),
                      ("hidden_rate_hz", rate), *parts.items()):
             sums[k] = sums.get(k, 0.0) + v
     return {k: v / len(batches) for k, v in sums.items()}
@@ -159,7 +159,7 @@ def _train_epoch(
 def evaluate_windows(
     model: RSNN, data: Windows | tuple[Tensor, Tensor], cfg: TrainConfig, device: torch.device
 ) -> dict[str, float]:
-    """Unshuffled pass in eval mode: mean minibatch loss and R2 (x, y, mean)."""
+    """Unshuffled pass in eval mode: mean minibatch loss (total and its rmse, lower, upper terms) and R2."""
     data = as_windows(data)
     model.eval()
     sums: dict[str, float] = {}
@@ -169,9 +169,10 @@ def evaluate_windows(
         xb = xb.to(device=device, dtype=model.dtype)
         yb = yb.to(device=device, dtype=model.dtype)
         out = model.run(xb)
-        loss, _ = loss_fn(out.y, yb, out.spike_counts, cfg)
+        loss, parts = loss_fn(out.y, yb, out.spike_counts, cfg)
         r2, r2x, r2y = batch_r2(out.y, yb)
-        for k, v in (("val_loss", float(loss)), ("val_r2", r2), ("val_r2_x", r2x), ("val_r2_y", r2y)):
+        for k, v in (("val_loss_total", float(loss)), ("val_r2", r2), ("val_r2_x", r2x), ("val_r2_y", r2y),
+                     *(("val_" + name, value) for name, value in parts.items())):
             sums[k] = sums.get(k, 0.0) + v
     return {k: v / len(batches) for k, v in sums.items()}
 
@@ -261,8 +262,8 @@ def fit(
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             })
         eta = sum(elapsed) / len(elapsed) * (cfg.epochs - epoch)
-        log.info("epoch %d/%d loss %.4f train R2 %.3f val R2 %.3f lr %.3g rate %.1f Hz %.1f s ETA %s",
-                 epoch, cfg.epochs, rec["loss"], rec["train_r2"], rec["val_r2"], lr,
+        log.info("epoch %d/%d loss_total %.4f train R2 %.3f val R2 %.3f lr %.3g rate %.1f Hz %.1f s ETA %s",
+                 epoch, cfg.epochs, rec["loss_total"], rec["train_r2"], rec["val_r2"], lr,
                  rec["hidden_rate_hz"], elapsed[-1], _fmt_seconds(eta))
     return history
 

@@ -24,6 +24,7 @@ from rsnn_decoding.training.loop import fit
 from rsnn_decoding.training.stages import _load_sessions, split_windows
 
 LOGGER = logging.getLogger("rsnn_decoding.prune")
+ROUNDS_FORMAT = "prune-rounds-2"  # 2: each round seeded with round_seed(seed, k)
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,16 @@ def connection_sparsity(model: RSNN) -> float:
     return zeros / total
 
 
+def round_seed(seed: int, k: int) -> int:
+    """Seed of pruning round k (METHOD.md §5.1): the first 63 bits of SHA-256 of "prune|{seed}|{k}"."""
+    digest = hashlib.sha256(f"prune|{int(seed)}|{int(k)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 def _run_key(finetuned: Path, data_sha: str, cfg: TrainConfig, seed: int, engine: str, device: str) -> str:
     """Identifies a pruning run: cached rounds are reused only by the same run."""
-    parts = [sha256_file(finetuned), data_sha, repr(sorted(cfg.to_dict().items())), str(seed), engine, device]
+    parts = [ROUNDS_FORMAT, sha256_file(finetuned), data_sha, repr(sorted(cfg.to_dict().items())), str(seed),
+             engine, device]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -121,7 +129,13 @@ def prune(
     p_max: float = 0.8,
     max_rounds: int | None = None,
 ) -> None:
-    """METHOD.md §5 pruning search from a fine-tuned checkpoint; per-round results cached in state_dir."""
+    """METHOD.md §5 pruning search from a fine-tuned checkpoint; per-round results cached in state_dir.
+
+    Round k draws its randomness (dropout masks from torch's global RNG, the shuffle generator of
+    `fit`) from its own seed round_seed(seed, k), so every round, a retried fraction included, sees
+    fresh shuffles and masks, and the same seed gives the same rounds. A killed round resumes
+    exactly: `fit`'s state file round{k:02d}.state.pt holds both generators' states after each epoch.
+    """
     dev = resolve_device(device)
     (pre,) = _load_sessions([session_h5])
     base, meta = checkpoint.load(finetuned_checkpoint, expect_inputs=int(pre.spikes.shape[1]), engine=engine)
@@ -151,15 +165,16 @@ def prune(
         model = RSNN(base.n_inputs, base.cfg, engine=engine)
         model.load_state_dict(base_state)
         masks = magnitude_prune(model, p)
-        torch.manual_seed(int(seed))
+        rseed = round_seed(seed, k)
+        torch.manual_seed(rseed)
         LOGGER.info("round %d: p=%r, retraining %d epochs (reference train R2 %.3f)", k, p, train_cfg.epochs, ref)
         fit_state = sdir / f"round{k:02d}.state.pt"
-        history = fit(model, train, val, train_cfg, seed=seed, device=dev, state_path=fit_state,
+        history = fit(model, train, val, train_cfg, seed=rseed, device=dev, state_path=fit_state,
                       grad_masks=masks, log=LOGGER,
                       context=f"prune {model.cfg.name} seed {seed} on {pre.session}, round {k} (p={p})")
         model.cpu()
         last = history[-1]
-        rec = {"key": key, "round": k, "p": p, "sparsity": connection_sparsity(model),
+        rec = {"key": key, "round": k, "round_seed": rseed, "p": p, "sparsity": connection_sparsity(model),
                "train_r2": float(last["train_r2"]), "val_r2": float(last["val_r2"]),
                "accepted": not is_rejected(float(last["train_r2"]), ref, tolerance), "epochs": history}
         checkpoint.save(model_path, model, model_name=model.cfg.name, monkey=pre.monkey, seed=seed,
@@ -185,7 +200,8 @@ def prune(
     sparsity = connection_sparsity(model)
     metrics.update({"reference_r2": ref, "p": chosen_p, "connection_sparsity": sparsity})
     round_docs = [{"p": results[k]["p"], "sparsity": results[k]["sparsity"], "train_r2": results[k]["train_r2"],
-                   "val_r2": results[k]["val_r2"], "accepted": r.accepted} for k, r in enumerate(rounds)]
+                   "val_r2": results[k]["val_r2"], "accepted": r.accepted, "round_seed": results[k]["round_seed"]}
+                  for k, r in enumerate(rounds)]
     extra = {"finetuned": str(finetuned_checkpoint), "rounds": len(rounds), "tolerance": tolerance}
     checkpoint.save(out_checkpoint, model, model_name=model.cfg.name, monkey=pre.monkey, seed=seed,
                     stage="prune", sessions=[pre.session], data_sha256={pre.session: pre.sha256},

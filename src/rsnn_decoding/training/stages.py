@@ -47,7 +47,7 @@ def _last_metrics(history: list[dict[str, float]]) -> dict[str, float]:
     """Last-epoch train/val R2 (train_r2 is the pruning reference)."""
     last = history[-1]
     return {k: float(last[k]) for k in ("train_r2", "train_r2_x", "train_r2_y", "val_r2", "val_r2_x",
-                                         "val_r2_y", "loss", "hidden_rate_hz")}
+                                         "val_r2_y", "loss_total", "hidden_rate_hz")}
 
 
 def _history_doc(stage: str, model: RSNN, seed: int, sessions: list[str], cfg: TrainConfig,
