@@ -231,7 +231,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in `workdir` with the tiny config."""
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--configfile", "tiny.yaml", *args]
     done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return done
 
 
@@ -241,6 +241,7 @@ def test_onstart_writes_the_run_file_dry_runs_do_not_and_the_report_shows_it(tmp
     shutil.copytree(ROOT / "config", work / "config")
     (work / "resources").mkdir()
     shutil.copy(ROOT / "resources/paper_results.yaml", work / "resources")
+    shutil.copytree(ROOT / "resources/published/authors_results", work / "resources/published/authors_results")
     (work / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
     dry = _snakemake(work, "-n")
     assert not (work / "results").exists()  # onstart does not run on a dry run
