@@ -5,7 +5,7 @@ Usage (CI runs it after the demo and its report):
 
 Checks, in the rendered page (Playwright driving Debian's Chromium through executable_path):
 1. the first section (the workflow description) names the data source, the commit, the versions and
-   the command line of the run;
+   the command line of the run, and shows the commit and command line of results/provenance/latest.json;
 2. the Tables category lists table1_r2.html; clicking it renders the table, and every cell of Table 1's
    model columns (mean ± std over seeds per session, the Mean row's mean ± std over session means),
    recomputed here from results/metrics.tsv with the standard library, is in the rendered text;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import sys
 from collections import defaultdict
@@ -83,7 +84,14 @@ def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
         missing = [word for word in FIRST_SECTION if word not in first]
         if missing:
             fail(f"the report's first section lacks {', '.join(missing)}")
-        print(f"ok: first section names {', '.join(FIRST_SECTION)}")
+        run_file = metrics_tsv.parent / "provenance" / "latest.json"
+        if run_file.is_file():
+            run = json.loads(run_file.read_text())
+            for key in ("git_commit", "command_line"):
+                if run.get(key) and run[key] not in " ".join(first.split()):
+                    fail(f"the report's first section does not show {key} {run[key]!r} of {run_file}")
+        print(f"ok: first section names {', '.join(FIRST_SECTION)}"
+              + (f" and shows the commit and command line of {run_file}" if run_file.is_file() else ""))
         open_result(page, url, "Tables", "table1_r2.html")
         frames = [f for f in page.frames if f is not page.main_frame]
         texts = [f.inner_text("body") for f in frames if f.url.startswith("data:")]
@@ -100,7 +108,8 @@ def check(report: Path, metrics_tsv: Path, chromium: str) -> None:
         if not widths or max(widths) < 200:
             fail("the trade-off figure is not shown as a decoded image")
         page.screenshot(path=str(report.with_name("report_tradeoff.png")))
-        print(f"ok: trade-off figure shown ({max(widths)} px wide; screenshot {report.with_name('report_tradeoff.png')})")
+        shot = report.with_name("report_tradeoff.png")
+        print(f"ok: trade-off figure shown ({max(widths)} px wide; screenshot {shot})")
         if errors:
             fail(f"page errors: {errors[:2]}")
         browser.close()
