@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -390,3 +391,20 @@ def test_metrics_tsv_round_trips_every_double(tmp_path: Path) -> None:
     metrics_table.write_metrics_tsv(paths, {"s": "synthetic"}, out)
     df = metrics_table.read_metrics(out)
     assert df["acs"].tolist() == [float(v) for v in values]
+
+
+def test_summaries_carry_provenance_outside_the_authors_keys(tmp_path: Path) -> None:
+    from rsnn_decoding import jobinfo
+
+    files = write_evals(tmp_path)
+    evals = files[("tinyRSNN", "indy_20160622_01")]
+    prov = jobinfo.collect({"evals": evals}, {}, "cpu", "float16", repo=tmp_path)
+    doc = summaries.summarize_session(evals, provenance=prov)
+    recorded = doc["details"]["provenance"]["inputs"]["evals"]
+    assert [r["sha256"] for r in recorded] == [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in evals]
+    assert doc["details"]["provenance"]["dtype"] == "float16"
+    path = tmp_path / "results_tinyRSNN_indy_20160622_01.json"
+    path.write_text(json.dumps(doc))
+    spread = summaries.summarize_spread({"indy_20160622_01": path}, provenance={"x": 1})
+    assert spread["provenance"] == {"x": 1}
+    assert "provenance" not in summaries.summarize_model({"indy_20160622_01": path})  # the authors' layout
