@@ -1,4 +1,6 @@
-"""A local HTTP file server for tests (127.0.0.1, random port): Range requests, dropped connections."""
+"""A local HTTP file server for tests (127.0.0.1, random port): Range requests, dropped connections,
+and the failure modes of real servers (server.mode: "ok", "wrong" body, "flaky" 503s while
+server.failures_left, "ignore_range")."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """GET of server.files[path]; honours Range; drops the connection after a third while drops_left."""
+    """GET of server.files[path]; honours Range (unless mode ignore_range); drops the connection after a third
+    while drops_left; answers 503 while mode flaky and failures_left; reverses the body in mode wrong."""
 
     protocol_version = "HTTP/1.1"
 
@@ -24,8 +27,14 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404, "Not Found")
             return
+        if srv.mode == "wrong":
+            body = bytes(reversed(body))
+        if srv.mode == "flaky" and srv.failures_left > 0:
+            srv.failures_left -= 1
+            self.send_error(503, "Busy")
+            return
         start = 0
-        if rng:
+        if rng and srv.mode != "ignore_range":
             start = int(rng.split("=")[1].split("-")[0])
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -47,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
 def file_server(files: dict[str, bytes]) -> Iterator[ThreadingHTTPServer]:
     """Serve `files` ({"/path": bytes}); the server's .url is its base URL, .requests records (path, Range)."""
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.requests, srv.drops_left = files, [], 0
+    srv.files, srv.requests, srv.drops_left, srv.mode, srv.failures_left = files, [], 0, "ok", 0
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fileserver import file_server
 
 from rsnn_decoding.data.download import download_session, session_url
 from rsnn_decoding.errors import UserError
@@ -16,57 +15,11 @@ PAYLOAD = bytes((i * 7919 + i // 251) % 256 for i in range(300_000))
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves server.payload; behaviour per server.mode; records (path, Range) of every request."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):  # noqa: N802
-        srv = self.server
-        rng = self.headers.get("Range")
-        srv.requests.append((self.path, rng))
-        if self.path.endswith("missing.mat"):
-            self.send_error(404, "Not Found")
-            return
-        body = srv.payload
-        if srv.mode == "wrong":
-            body = bytes(reversed(body))
-        if srv.mode == "flaky" and srv.failures_left > 0:
-            srv.failures_left -= 1
-            self.send_error(503, "Busy")
-            return
-        start = 0
-        if rng and srv.mode != "ignore_range":
-            start = int(rng.split("=")[1].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        chunk = body[start:]
-        if srv.drops_left > 0:  # send part of the body, then drop the connection
-            srv.drops_left -= 1
-            self.wfile.write(chunk[: len(chunk) // 3])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(chunk)
-
-
 @pytest.fixture
 def server():
-    """A threaded HTTP server on 127.0.0.1 (random port)."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.payload, srv.mode, srv.drops_left, srv.failures_left, srv.requests = PAYLOAD, "ok", 0, 0, []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    """tests/fileserver.py serving PAYLOAD as /files/indy_x.mat (any other path: 404)."""
+    with file_server({"/files/indy_x.mat": PAYLOAD}) as srv:
+        yield srv
 
 
 def _url(srv, name="indy_x.mat"):
