@@ -82,6 +82,18 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_json_or_fail(path: str | os.PathLike, missing_fix: str, invalid_fix: str) -> Any:
+    """Read a JSON file; UserError naming it and the fix when it is missing or not valid JSON."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: not found; {missing_fix}")
+    try:
+        return read_json(p)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())[:80]
+        raise UserError(f"{p}: not valid JSON ({reason}); {invalid_fix}") from None
+
+
 def _digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 20) -> str:
     """Hex digest of a file with the given hashlib algorithm."""
     h = hashlib.new(algorithm)

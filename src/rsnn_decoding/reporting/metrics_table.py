@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import atomic_output, read_json
+from rsnn_decoding.fsutil import atomic_output, read_json_or_fail
 
 METRICS = ("r2", "r2_x", "r2_y", "footprint", "connection_sparsity", "activation_sparsity", "dense", "macs",
            "acs")
@@ -38,13 +38,7 @@ def _cell(value: Any) -> str:
 def eval_row(path: str | os.PathLike, source: str) -> dict[str, Any]:
     """The metrics.tsv row of one eval JSON; UserError naming the file when it lacks a column."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: not found; run the evaluate step that writes it")
-    try:
-        doc = read_json(p)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid JSON ({' '.join(str(exc).split())[:80]}); delete it and rerun evaluate") \
-            from None
+    doc = read_json_or_fail(p, "run the evaluate step that writes it", "delete it and rerun evaluate")
     needed = ("model", "session", "seed", *METRICS, "device", "dtype")
     missing = [k for k in needed if not isinstance(doc, dict) or k not in doc]
     if missing:

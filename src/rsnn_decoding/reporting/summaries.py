@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rsnn_decoding.errors import UserError
-from rsnn_decoding.fsutil import read_json
+from rsnn_decoding.fsutil import read_json_or_fail
 
 log = logging.getLogger("rsnn_decoding.report")
 
@@ -36,14 +35,7 @@ EXTRA = "details"  # the one key of ours beside the authors' keys
 
 def _read(path: str | os.PathLike) -> Any:
     """Read a JSON file; UserError naming it when missing or malformed."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: not found; run the step that writes it")
-    try:
-        return read_json(p)
-    except (ValueError, UnicodeDecodeError) as exc:
-        reason = " ".join(str(exc).split())[:80]
-        raise UserError(f"{p}: not valid JSON ({reason}); delete it and rerun") from None
+    return read_json_or_fail(path, "run the step that writes it", "delete it and rerun")
 
 
 def _column(values: list[Any]) -> list[Any] | None:
