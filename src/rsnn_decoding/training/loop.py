@@ -115,6 +115,17 @@ def _batches(n: int, size: int, order: Tensor | None = None) -> list[Tensor]:
     return [idx[i : i + size] for i in range(0, n, size)]
 
 
+def _batch_loss(model: RSNN, data: Windows, idx: Tensor, cfg: TrainConfig, device: torch.device
+                ) -> tuple[Tensor, Tensor, Any, Tensor, dict[str, float]]:
+    """Forward pass of one minibatch: inputs, targets, network output, loss and its parts."""
+    xb, yb = data.gather(idx)
+    xb = xb.to(device=device, dtype=model.dtype)
+    yb = yb.to(device=device, dtype=model.dtype)
+    out = model.run(xb)
+    loss, parts = loss_fn(out.y, yb, out.spike_counts, cfg)
+    return xb, yb, out, loss, parts
+
+
 def _train_epoch(
     model: RSNN, opt: SMORMS3, train: Windows, cfg: TrainConfig, gen: torch.Generator,
     masks: dict[str, Tensor], device: torch.device, epoch: int,
@@ -127,11 +138,7 @@ def _train_epoch(
     batches = _batches(len(train), cfg.batch_size, order)
     dt = model.cfg.dt_ms / 1000.0
     for idx in batches:
-        xb, yb = train.gather(idx)
-        xb = xb.to(device=device, dtype=model.dtype)
-        yb = yb.to(device=device, dtype=model.dtype)
-        out = model.run(xb)
-        loss, parts = loss_fn(out.y, yb, out.spike_counts, cfg)
+        xb, yb, out, loss, parts = _batch_loss(model, train, idx, cfg, device)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise UserError(
@@ -165,11 +172,7 @@ def evaluate_windows(
     sums: dict[str, float] = {}
     batches = _batches(len(data), cfg.batch_size)
     for idx in batches:
-        xb, yb = data.gather(idx)
-        xb = xb.to(device=device, dtype=model.dtype)
-        yb = yb.to(device=device, dtype=model.dtype)
-        out = model.run(xb)
-        loss, parts = loss_fn(out.y, yb, out.spike_counts, cfg)
+        _, yb, out, loss, parts = _batch_loss(model, data, idx, cfg, device)
         r2, r2x, r2y = batch_r2(out.y, yb)
         for k, v in (("val_loss_total", float(loss)), ("val_r2", r2), ("val_r2_x", r2x), ("val_r2_y", r2y),
                      *(("val_" + name, value) for name, value in parts.items())):
