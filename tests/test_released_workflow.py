@@ -45,7 +45,7 @@ def test_tables_get_released_columns_and_rows(tmp_path):
     released_rows = [ln.replace("tinyRSNN", "tinyRSNN_published", 1) for ln in lines[1:] if ln.startswith("tinyRSNN\t")]
     metrics.write_text("\n".join(lines + released_rows) + "\n")
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    tables.write_tables(metrics, ["tinyRSNN", "tinyRSNN_published"], SESSIONS, PAPER, "zenodo", t1, t2)
+    tables.write_tables(metrics, ["tinyRSNN", "tinyRSNN_published"], SESSIONS, PAPER, t1, t2)
     assert table_header(t1) == ["Session", "SNN2 (paper)", "SNN3 (paper)", "tinyRSNN", "tinyRSNN (paper)",
                                 "tinyRSNN (released)"]
     assert table_rows(t1)[0] == ["I1", "0.677", "0.697", "0.710 ± 0.010", "0.752 ± 0.003", "0.710 ± 0.010"]

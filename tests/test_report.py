@@ -210,7 +210,7 @@ def test_tables_zenodo_exact_numbers(tmp_path: Path) -> None:
     metrics = build_metrics(tmp_path)
     t1, t2 = tmp_path / "tables" / "table1_r2.md", tmp_path / "tables" / "table2_compute.md"
     h1, h2 = t1.with_suffix(".html"), t2.with_suffix(".html")
-    tables.write_tables(metrics, ["tinyRSNN", "ridge"], SESSIONS, PAPER, "zenodo", t1, t2, h1, h2)
+    tables.write_tables(metrics, ["tinyRSNN", "ridge"], SESSIONS, PAPER, t1, t2, h1, h2)
     assert table_header(t1) == ["Session", "SNN2 (paper)", "SNN3 (paper)", "tinyRSNN", "tinyRSNN (paper)",
                                 "ridge"]
     # session rows: ± over seeds; Mean: mean of session means ± population std over the session means
@@ -261,7 +261,7 @@ def test_tables_all_six_sessions_use_published_means(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.tsv"
     metrics_table.write_metrics_tsv(paths, {sid: "zenodo" for sid, _ in six}, metrics)
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    tables.write_tables(metrics, ["bigRSNN"], six, PAPER, "zenodo", t1, t2)
+    tables.write_tables(metrics, ["bigRSNN"], six, PAPER, t1, t2)
     rows = table_rows(t1)
     assert rows[1] == ["I2", "0.501", "0.577", "0.510 ± 0.000", "0.585 ± 0.012"]
     # session means 0.50..0.55: mean 0.525, population std 0.01708
@@ -272,17 +272,16 @@ def test_tables_all_six_sessions_use_published_means(tmp_path: Path) -> None:
 def test_tables_synthetic_sessions_show_dashes(tmp_path: Path) -> None:
     metrics = build_metrics(tmp_path, source="synthetic")
     t1, t2 = tmp_path / "t1.md", tmp_path / "t2.md"
-    tables.write_tables(metrics, ["tinyRSNN", "ridge"], SESSIONS, PAPER, "synthetic", t1, t2)
+    tables.write_tables(metrics, ["tinyRSNN", "ridge"], SESSIONS, PAPER, t1, t2)
     rows = table_rows(t1)
     assert rows[0] == ["I1", "–", "–", "0.710 ± 0.010", "–", "0.550 ± 0.000"]
     assert rows[-1] == ["Mean", "–", "–", "0.670 ± 0.040", "–", "0.530 ± 0.020"]
     text = t1.read_text()
     assert "synthetic" in text and "do not apply" in text
     with pytest.raises(UserError, match="no rows of model tinyRSNN on session loco_20170301_05"):
-        tables.write_tables(metrics, ["tinyRSNN"], [*SESSIONS, ("loco_20170301_05", "L3")], PAPER, "zenodo",
-                            t1, t2)
+        tables.write_tables(metrics, ["tinyRSNN"], [*SESSIONS, ("loco_20170301_05", "L3")], PAPER, t1, t2)
     with pytest.raises(UserError, match="no rows of model bigRSNN"):
-        tables.write_tables(metrics, ["bigRSNN"], SESSIONS, PAPER, "zenodo", t1, t2)
+        tables.write_tables(metrics, ["bigRSNN"], SESSIONS, PAPER, t1, t2)
 
 
 # ----------------------------------------------------------------------------- plots

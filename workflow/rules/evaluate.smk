@@ -119,7 +119,6 @@ rule tables:
     params:
         models=config["models"],
         sessions=lambda wc: [(s, session_row(s)["short_name"]) for s in SESSIONS],
-        source=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
     script:
         "../scripts/tables.py"
 
@@ -262,6 +261,5 @@ rule plot_tradeoff:
     params:
         authors_folder=config["published"]["authors_results"],
         authors_sessions=lambda wc: tradeoff_sessions(),
-        sources=lambda wc: sorted(set(SESSION_TABLE.loc[SESSIONS, "source"])),
     script:
         "../scripts/plot_tradeoff.py"

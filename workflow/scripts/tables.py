@@ -11,7 +11,6 @@ run_cli(
     list(snakemake.params.models),
     sessions=[tuple(s) for s in snakemake.params.sessions],
     paper_yaml=snakemake.input.paper,
-    source="+".join(snakemake.params.source),
     out_table1=snakemake.output.table1,
     out_table2=snakemake.output.table2,
     html_table1=snakemake.output.table1_html,

@@ -274,13 +274,17 @@ def _footer(metrics_path: str | os.PathLike) -> str:
 
 
 def write_tables(metrics_path: str | os.PathLike, models: Sequence[str], sessions: Sequence[tuple[str, str]],
-                 paper_yaml: str | os.PathLike, source: str, out_table1: str | os.PathLike,
+                 paper_yaml: str | os.PathLike, out_table1: str | os.PathLike,
                  out_table2: str | os.PathLike, html_table1: str | os.PathLike | None = None,
                  html_table2: str | os.PathLike | None = None) -> None:
-    """Table 1 (R2) and Table 2 (computational demand) as Markdown (and HTML) from metrics.tsv."""
+    """Table 1 (R2) and Table 2 (computational demand) as Markdown (and HTML) from metrics.tsv.
+
+    The data source (zenodo, synthetic or both) is that of the rows of the table's sessions.
+    """
     sessions = [(str(sid), str(short)) for sid, short in sessions]
     paper = _read_yaml(paper_yaml)
     df = read_metrics(metrics_path)
+    source = "+".join(sorted(set(df[df["session"].isin([sid for sid, _ in sessions])]["source"])))
     stats = {m: model_stats(df, m, [sid for sid, _ in sessions], str(metrics_path)) for m in models}
     header, rows = table1_rows(stats, sessions, paper, source)
     notes1 = ["Test R2 = mean over x and y of 1 - SSR/SST over the whole test sequence (NeuroBench R2). "
